@@ -1,0 +1,1 @@
+"""timens: time namespaces for Linux process trees."""

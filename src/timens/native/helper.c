@@ -1,0 +1,194 @@
+/*
+ * timens-helper: the steps that must happen in a single-threaded process
+ * right before exec. The Python package runs it; users never call it.
+ *
+ *   timens-helper hold [--map-user] MONO_SEC MONO_NSEC BOOT_SEC BOOT_NSEC
+ *       Optionally make a user namespace mapping the caller to root, then
+ *       unshare a time namespace and write its offsets. Print "ready\n",
+ *       then wait for EOF on stdin so that the caller can open or bind-mount
+ *       /proc/PID/ns/time_for_children (and ns/user). No process ever runs
+ *       inside, so the offsets stay writable until the first one enters.
+ *
+ *   timens-helper enter [-u USERNS_FD] -t TIMENS_FD [-p LD_PRELOAD] -- PROG ARG...
+ *       setns into the user namespace (if given) and the time namespace,
+ *       set LD_PRELOAD (an empty value removes it), then execvp PROG.
+ *
+ *   timens-helper clocks
+ *       Print what this process reads, at one instant, for the parent to
+ *       parse: "name sec nsec" lines, then the spread of the whole reading.
+ *
+ * Errors go to stderr as one line prefixed "timens-helper: STEP: " with
+ * the errno name, and exit 125; a failed exec exits 126 or 127 like a shell.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+#define EXIT_OWN_ERROR 125
+
+static int fail(const char *step)
+{
+	int err = errno;
+
+	fprintf(stderr, "timens-helper: %s: %s (%s)\n", step, strerrorname_np(err) ? strerrorname_np(err) : "?",
+		strerror(err));
+	return EXIT_OWN_ERROR;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t len = (ssize_t)strlen(text);
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, len) != len) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return close(fd);
+}
+
+static int map_caller_to_root(uid_t uid, gid_t gid)
+{
+	char map[64];
+
+	if (write_file("/proc/self/setgroups", "deny") < 0 && errno != ENOENT)
+		return -1;
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
+	if (write_file("/proc/self/uid_map", map) < 0)
+		return -1;
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
+	return write_file("/proc/self/gid_map", map);
+}
+
+static int hold(int argc, char **argv)
+{
+	int map_user = argc == 6 && strcmp(argv[1], "--map-user") == 0;
+	char **off = argv + 1 + map_user;
+	char offsets[160];
+	char buf[64];
+
+	if (argc != 5 + map_user) {
+		fprintf(stderr, "timens-helper: hold: bad arguments\n");
+		return EXIT_OWN_ERROR;
+	}
+	if (map_user) {
+		uid_t uid = geteuid();
+		gid_t gid = getegid();
+
+		if (unshare(CLONE_NEWUSER) < 0)
+			return fail("unshare-user");
+		if (map_caller_to_root(uid, gid) < 0)
+			return fail("map-user");
+	}
+	if (unshare(CLONE_NEWTIME) < 0)
+		return fail("unshare-time");
+	snprintf(offsets, sizeof(offsets), "monotonic %s %s\nboottime %s %s\n", off[0], off[1], off[2], off[3]);
+	if (write_file("/proc/self/timens_offsets", offsets) < 0)
+		return fail("offsets");
+	if (write(STDOUT_FILENO, "ready\n", 6) != 6)
+		return fail("report");
+	while (read(STDIN_FILENO, buf, sizeof(buf)) > 0)
+		;
+	return 0;
+}
+
+static int enter(int argc, char **argv)
+{
+	int userns_fd = -1, timens_fd = -1, opt;
+	const char *preload = NULL;
+
+	while ((opt = getopt(argc, argv, "+u:t:p:")) != -1) {
+		switch (opt) {
+		case 'u': userns_fd = atoi(optarg); break;
+		case 't': timens_fd = atoi(optarg); break;
+		case 'p': preload = optarg; break;
+		default: return EXIT_OWN_ERROR;
+		}
+	}
+	if (timens_fd < 0 || optind >= argc) {
+		fprintf(stderr, "timens-helper: enter: bad arguments\n");
+		return EXIT_OWN_ERROR;
+	}
+	/* The user namespace first: it grants the right to join the time one. */
+	if (userns_fd >= 0 && setns(userns_fd, CLONE_NEWUSER) < 0)
+		return fail("setns-user");
+	if (setns(timens_fd, CLONE_NEWTIME) < 0)
+		return fail("setns-time");
+	if (userns_fd >= 0)
+		close(userns_fd);
+	close(timens_fd);
+	if (preload && *preload)
+		setenv("LD_PRELOAD", preload, 1);
+	else if (preload)
+		unsetenv("LD_PRELOAD");
+	execvp(argv[optind], argv + optind);
+	fprintf(stderr, "timens: %s: %s\n", argv[optind], strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+}
+
+static void print_clock(const char *name, const struct timespec *ts)
+{
+	printf("%s %lld %ld\n", name, (long long)ts->tv_sec, ts->tv_nsec);
+}
+
+static long long ns_between(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000000000LL + (b->tv_nsec - a->tv_nsec);
+}
+
+static int clocks(void)
+{
+	struct timespec start, rt, host_rt, mono, boot, end;
+	char uptime[64] = "";
+	ssize_t len;
+	int fd;
+
+	/* Read /proc/uptime first: it is a file read, far slower than a clock. */
+	fd = open("/proc/uptime", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		len = read(fd, uptime, sizeof(uptime) - 1);
+		uptime[len > 0 ? len : 0] = '\0';
+		close(fd);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	clock_gettime(CLOCK_REALTIME, &rt); /* through libtimens when loaded */
+	syscall(SYS_clock_gettime, CLOCK_REALTIME, &host_rt); /* never offset */
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	print_clock("realtime", &rt);
+	print_clock("host_realtime", &host_rt);
+	print_clock("monotonic", &mono);
+	print_clock("boottime", &boot);
+	printf("spread_ns %lld\n", ns_between(&start, &end));
+	printf("uptime %s", uptime[0] ? uptime : "- -\n");
+	return fflush(stdout) == 0 ? 0 : EXIT_OWN_ERROR;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "hold") == 0)
+		return hold(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "enter") == 0)
+		return enter(argc - 1, argv + 1);
+	if (argc == 2 && strcmp(argv[1], "clocks") == 0)
+		return clocks();
+	fprintf(stderr, "timens-helper: internal program of timens; see 'timens --help'\n");
+	return EXIT_OWN_ERROR;
+}
