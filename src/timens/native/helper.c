@@ -152,6 +152,20 @@ static long long ns_between(const struct timespec *a, const struct timespec *b)
 	return (b->tv_sec - a->tv_sec) * 1000000000LL + (b->tv_nsec - a->tv_nsec);
 }
 
+/* The kernel's own account of this namespace's offsets, "offset CLOCK S N". */
+static void print_offsets(void)
+{
+	char name[32];
+	long long sec;
+	long nsec;
+	FILE *f = fopen("/proc/self/timens_offsets", "re");
+
+	while (f && fscanf(f, "%31s %lld %ld", name, &sec, &nsec) == 3)
+		printf("offset %s %lld %ld\n", name, sec, nsec);
+	if (f)
+		fclose(f);
+}
+
 static int clocks(void)
 {
 	struct timespec start, rt, host_rt, mono, boot, end;
@@ -178,6 +192,7 @@ static int clocks(void)
 	print_clock("boottime", &boot);
 	printf("spread_ns %lld\n", ns_between(&start, &end));
 	printf("uptime %s", uptime[0] ? uptime : "- -\n");
+	print_offsets();
 	return fflush(stdout) == 0 ? 0 : EXIT_OWN_ERROR;
 }
 

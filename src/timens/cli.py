@@ -1,0 +1,348 @@
+"""The `timens` command: a thin layer over the Python API.
+
+Each subcommand is one small function, dispatched from `main`. Errors of
+timens itself print one line and exit 125; `run` and `exec` exit with the
+command's status, or die of the same signal, as util-linux `unshare` does.
+"""
+import argparse
+import os
+import signal
+import sys
+
+from . import errors
+
+EXIT_OWN_ERROR = 125
+VALUE_OPTIONS = ("--monotonic", "--boottime", "--realtime")
+
+DESCRIPTION = """\
+Give processes their own clocks with Linux time namespaces.
+
+MONOTONIC and BOOTTIME (and their _RAW, _COARSE and _ALARM variants, uptime
+and btime) come from the kernel and reach every program. REALTIME comes from
+a shared clock page read by libtimens.so, loaded with LD_PRELOAD into
+dynamically linked programs only when a REALTIME offset is in effect.
+
+Values:  +1d  -3h  +1.5s  +2h30m  86400   offsets (ns us ms s m h d w y; y = 365.25 d)
+         =400d                             what the clock reads at creation
+         @2038-01-19T03:14:07Z  @EPOCH     what REALTIME reads at creation
+Values are relative to the clocks the caller sees. Write a negative offset
+as --boottime -3h or --boottime=-3h.
+"""
+
+EPILOG = """\
+examples:
+  timens run --boottime =400d -- uptime -p
+  timens run --realtime @2038-01-19T03:14:07Z -- date
+  timens create lab --boottime +365d --realtime +10y
+  timens exec lab -- cat /proc/uptime
+  timens set lab --realtime @2030-01-01T00:00:00Z
+  timens list --json
+  timens delete lab
+
+exit status: the command's own status for run and exec (128+N if killed by
+signal N); 125 when timens itself fails. With no command, timens lists."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(EXIT_OWN_ERROR, f"timens: {message} (see: {self.prog} --help)\n")
+
+
+def build_parser():
+    parser = Parser(
+        prog="timens", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"timens {version()}")
+    sub = parser.add_subparsers(dest="action", metavar="COMMAND", parser_class=Parser)
+
+    def command(name, help_, func, *, description=None):
+        p = sub.add_parser(
+            name, help=help_, description=description or help_, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        p.set_defaults(func=func)
+        return p
+
+    def clock_options(p, realtime=True):
+        p.add_argument("--monotonic", metavar="V", help="MONOTONIC offset (+1d) or target (=10d)")
+        p.add_argument("--boottime", metavar="V", help="BOOTTIME offset (+1d) or target (=400d); moves uptime too")
+        if realtime:
+            p.add_argument("--realtime", metavar="V", help="REALTIME offset (+10y, -400d) or @DATE")
+
+    def target(p, verb):
+        p.add_argument("name", nargs="?", help=f"named namespace to {verb}")
+        p.add_argument("--pid", help=f"{verb} the time namespace of this process instead")
+
+    p = command(
+        "run",
+        "run a command in a new time namespace",
+        func=cmd_run,
+        description="Make a new time namespace with the given clocks and run COMMAND in it\n"
+        "(default: $SHELL). The namespace goes away with its last process.",
+    )
+    clock_options(p)
+    p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments (after --)")
+
+    p = command("create", "make a named namespace that outlives this command", cmd_create)
+    p.add_argument("name")
+    clock_options(p)
+
+    p = command("exec", "run a command in a named namespace or a process's namespace", cmd_exec)
+    target(p, "enter")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments (after --)")
+
+    p = command(
+        "set",
+        "change the REALTIME of a namespace, live",
+        cmd_set,
+        description="Change REALTIME for every process inside, from its next clock read.\n"
+        "MONOTONIC and BOOTTIME offsets are fixed by the kernel once the namespace exists.",
+    )
+    target(p, "change")
+    clock_options(p)
+
+    p = command("delete", "remove named namespaces", cmd_delete)
+    p.add_argument("names", nargs="+", metavar="name")
+
+    p = command("list", "list every time namespace on the system", cmd_list)
+    p.add_argument("--json", action="store_true", help="machine-readable output (schema: docs/json.md)")
+
+    p = command("show", "show what each clock reads inside a namespace, next to the host", cmd_show)
+    target(p, "show")
+    p.add_argument("--json", action="store_true", help="machine-readable output (schema: docs/json.md)")
+
+    p = command("save", "snapshot a namespace's clocks to a file, for restore", cmd_save)
+    target(p, "save")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")
+
+    p = command(
+        "restore",
+        "make a namespace whose clocks go on from a snapshot",
+        cmd_restore,
+        description="Make a namespace whose MONOTONIC and BOOTTIME go on from the saved values\n"
+        "(offset = saved value - this host's current value) and whose REALTIME keeps\n"
+        "its saved offset. Give --name to keep it, --oci to print OCI timeOffsets,\n"
+        "or a command to run in it.",
+    )
+    p.add_argument("snapshot", metavar="FILE", help="snapshot written by 'timens save'")
+    p.add_argument("--name", help="create a named namespace")
+    p.add_argument(
+        "--elapsed",
+        choices=("frozen", "wall"),
+        default="frozen",
+        help="frozen: continue exactly from the saved values (default); "
+        "wall: also add the host REALTIME that passed since the save",
+    )
+    p.add_argument("--oci", action="store_true", help="print the linux.timeOffsets object of an OCI runtime config")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="command to run in the restored namespace")
+    return parser
+
+
+def version():
+    try:
+        from importlib.metadata import version as dist_version
+
+        return dist_version("timens")
+    except Exception:
+        return "unknown"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def command_of(args):
+    cmd = list(args.command or [])
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    return cmd
+
+
+def open_target(args, verb):
+    from .namespace import TimeNamespace
+
+    if args.pid is not None and args.name is not None and verb != "enter":
+        raise errors.BadValue(f"give a name or --pid, not both")
+    if args.pid is not None:
+        return TimeNamespace.from_pid(args.pid)
+    if args.name is None:
+        raise errors.BadValue(f"which namespace to {verb}? give a name or --pid PID (see: timens list)")
+    return TimeNamespace.open(args.name)
+
+
+def wait_and_exit(proc):
+    """Wait for the child; exit as it did, re-raising its fatal signal."""
+    forwarded = (signal.SIGTERM, signal.SIGHUP)
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_IGN)  # the terminal sends them to the child too
+    for sig in forwarded:
+        signal.signal(sig, lambda signum, frame: proc.send_signal(signum))
+    status = proc.wait()
+    if status >= 0:
+        return status
+    sig = -status
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the child dumped core already, if it did
+    for s in (*forwarded, signal.SIGINT, signal.SIGQUIT, sig):
+        signal.signal(s, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+    os.kill(os.getpid(), sig)
+    return 128 + sig  # the signal did not kill us (e.g. SIGCHLD-like): say it the shell way
+
+
+def default_shell():
+    return [os.environ.get("SHELL") or "/bin/sh"]
+
+
+def print_json(data):
+    import json
+
+    print(json.dumps(data, indent=2))
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_run(args):
+    from .namespace import TimeNamespace
+
+    cmd = command_of(args) or default_shell()
+    with TimeNamespace.create(monotonic=args.monotonic, boottime=args.boottime, realtime=args.realtime) as ns:
+        return wait_and_exit(ns.popen(cmd))
+
+
+def cmd_create(args):
+    from .namespace import TimeNamespace
+
+    TimeNamespace.create(args.name, monotonic=args.monotonic, boottime=args.boottime, realtime=args.realtime).close()
+    return 0
+
+
+def cmd_exec(args):
+    cmd = command_of(args)
+    if args.pid is not None and args.name is not None:
+        cmd, args.name = [args.name, *cmd], None
+    with open_target(args, "enter") as ns:
+        return wait_and_exit(ns.popen(cmd or default_shell()))
+
+
+def cmd_set(args):
+    with open_target(args, "change") as ns:
+        for clock in ("monotonic", "boottime"):
+            if getattr(args, clock) is not None:
+                raise errors.OffsetsFrozen(
+                    f"cannot change {clock} of {describe(ns)}: the kernel fixes MONOTONIC and BOOTTIME "
+                    "offsets once the namespace exists and a process has entered (EACCES); "
+                    "make a new namespace with 'timens create' instead"
+                )
+        if args.realtime is None:
+            raise errors.BadValue("nothing to set: give --realtime V")
+        ns.set_realtime(args.realtime)
+    return 0
+
+
+def cmd_delete(args):
+    from .namespace import TimeNamespace
+
+    status = 0
+    for name in args.names:
+        try:
+            TimeNamespace.open(name).delete()
+        except errors.TimensError as err:
+            print(f"timens: {err}", file=sys.stderr)
+            status = EXIT_OWN_ERROR
+    return status
+
+
+def cmd_list(args):
+    from . import inspect
+    from .values import format_offset
+
+    namespaces = inspect.list_namespaces()
+    if args.json:
+        print_json({"schema": "timens.list/1", "namespaces": [n.as_json() for n in namespaces]})
+        return 0
+    fmt = lambda v: "?" if v is None else format_offset(v)  # noqa: E731
+    rows = [("INODE", "NAME", "MONOTONIC", "BOOTTIME", "REALTIME", "PROCS", "PID", "COMMAND")]
+    for n in namespaces:
+        rows.append(
+            (
+                str(n.inode),
+                n.name or ("(host)" if n.host else "-"),
+                fmt(n.monotonic),
+                fmt(n.boottime),
+                "-" if n.realtime is None else format_offset(n.realtime),
+                str(len(n.pids)),
+                str(n.pid or "-"),
+                (n.command or "-")[:60],
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+    return 0
+
+
+def describe(ns):
+    return f'"{ns.name}"' if ns.name else f"pid {ns.pid}" if ns.pid else f"inode {ns.inode}"
+
+
+def cmd_show(args):
+    from .report import clock_report, print_report
+
+    with open_target(args, "show") as ns:
+        report = clock_report(ns)
+    if args.json:
+        print_json(report)
+    else:
+        print_report(report)
+    return 0
+
+
+def cmd_save(args):
+    from .snapshot import save
+
+    with open_target(args, "save") as ns:
+        save(ns, args.output)
+    return 0
+
+
+def cmd_restore(args):
+    from .snapshot import restore
+
+    return restore(args.snapshot, name=args.name, elapsed=args.elapsed, oci=args.oci, command=command_of(args))
+
+
+# ---------------------------------------------------------------- main
+
+
+def join_negative_values(argv):
+    """'--boottime -3h' -> '--boottime=-3h', so argparse sees a value."""
+    out, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return out + argv[i:]
+        if arg in VALUE_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-") and argv[i + 1] != "--":
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
+def main(argv=None):
+    argv = join_negative_values(sys.argv[1:] if argv is None else list(argv))
+    parser = build_parser()
+    args = parser.parse_args(argv or ["list"])
+    if not getattr(args, "func", None):
+        args = parser.parse_args(["list"])
+    try:
+        return args.func(args)
+    except errors.TimensError as err:
+        print(f"timens: {err}", file=sys.stderr)
+        return EXIT_OWN_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OWN_ERROR

@@ -1,0 +1,94 @@
+"""Find every time namespace on the system, named or not, made by timens or not.
+
+A namespace is seen through the processes in it (/proc/PID/ns/time), the
+processes that made it for their children (ns/time_for_children) and the
+names bind-mounted in the run directory. Processes we may not inspect are
+skipped, so a normal user sees the namespaces of their own processes.
+"""
+from dataclasses import dataclass, field
+
+from . import kernel
+from .page import ClockPage
+from .rundir import RunDir
+
+
+@dataclass
+class NamespaceInfo:
+    inode: int
+    name: str | None = None
+    host: bool = False
+    monotonic: int | None = None  # offsets in ns; None when nobody can tell
+    boottime: int | None = None
+    realtime: int | None = None
+    pids: list = field(default_factory=list)
+    command: str | None = None
+
+    @property
+    def pid(self):
+        return self.pids[0] if self.pids else None
+
+    def as_json(self):
+        return {
+            "inode": self.inode,
+            "name": self.name,
+            "host": self.host,
+            "offsets": {"monotonic_ns": self.monotonic, "boottime_ns": self.boottime, "realtime_ns": self.realtime},
+            "processes": len(self.pids),
+            "pid": self.pid,
+            "command": self.command,
+        }
+
+
+def list_namespaces(rundir=None):
+    """All time namespaces visible to the caller, host first, then by inode."""
+    rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
+    found = {}
+    offsets_from = {}  # inode -> a pid whose timens_offsets describe it
+    for pid in kernel.list_pids():
+        inode = kernel.ns_inode_of_link(pid, "time")
+        if inode is None:
+            continue
+        found.setdefault(inode, NamespaceInfo(inode)).pids.append(pid)
+        children = kernel.ns_inode_of_link(pid, "time_for_children")
+        if children is not None:
+            offsets_from.setdefault(children, pid)
+            found.setdefault(children, NamespaceInfo(children))
+    for name in rundir.names():
+        try:
+            inode = rundir.ns_file(name).stat().st_ino
+        except (OSError, ValueError):
+            continue
+        if not kernel.is_mount_point(rundir.ns_file(name)):
+            continue  # a placeholder of a create in progress, or stale
+        info = found.setdefault(inode, NamespaceInfo(inode))
+        info.name = name
+        meta = rundir.read_meta(name)
+        if meta.get("inode") == inode:
+            info.monotonic, info.boottime = meta.get("monotonic_ns"), meta.get("boottime_ns")
+    for inode, info in found.items():
+        info.host = inode == kernel.HOST_TIME_NS_INODE
+        info.pids.sort()
+        if info.pids:
+            info.command = kernel.command_of(info.pids[0])
+        if inode in offsets_from:
+            try:
+                offsets = kernel.read_offsets(offsets_from[inode])
+                info.monotonic, info.boottime = offsets.get("monotonic"), offsets.get("boottime")
+            except (OSError, ValueError):
+                pass
+        if info.host:
+            info.monotonic = info.monotonic or 0
+            info.boottime = info.boottime or 0
+        info.realtime = page_offset(rundir, inode)
+    return sorted(found.values(), key=lambda i: (not i.host, i.inode))
+
+
+def page_offset(rundir, inode):
+    path = rundir.page_file(inode)
+    if not path.exists():
+        return None
+    try:
+        with ClockPage.open(path, writable=False) as page:
+            return page.read_realtime_offset()
+    except (OSError, ValueError):
+        return None

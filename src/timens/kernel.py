@@ -1,0 +1,258 @@
+"""Linux specifics: /proc, nsfs, mounts and the kernel's time namespace rules.
+
+Everything that touches the kernel directly lives here; the public objects in
+`namespace.py` delegate to it. Steps that must run in a single-threaded
+process right before exec (unshare, setns) are done by the `timens-helper`
+program, never in this (possibly threaded) Python process.
+"""
+import errno
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from . import errors
+from .values import NSEC_PER_SEC, format_offset
+
+PROCFS = os.environ.get("TIMENS_PROCFS", "/proc")
+
+NATIVE = Path(__file__).parent / "native"
+HELPER = NATIVE / "timens-helper"
+LIBTIMENS = NATIVE / "libtimens.so"
+
+CLONE_NEWTIME = 0x80
+CLONE_NEWUSER = 0x10000000
+NS_GET_USERNS = 0xB701  # _IO(0xb7, 0x1)
+NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3)
+NSFS_MAGIC = 0x6E736673
+HOST_TIME_NS_INODE = 0xEFFFFFFA  # PROC_TIME_INIT_INO: the initial namespace
+
+# The kernel's limits for MONOTONIC and BOOTTIME offsets (kernel/time/namespace.c).
+KTIME_SEC_MAX = (2**63 - 1) // NSEC_PER_SEC
+CLOCK_VALUE_MAX_NS = (KTIME_SEC_MAX // 2) * NSEC_PER_SEC + NSEC_PER_SEC - 1
+
+KERNEL_CLOCKS = ("monotonic", "boottime")
+CLOCK_IDS = {"monotonic": time.CLOCK_MONOTONIC, "boottime": time.CLOCK_BOOTTIME}
+
+_NS_LINK = re.compile(r"time:\[(\d+)\]")
+
+
+def proc(*parts):
+    return os.path.join(PROCFS, *map(str, parts))
+
+
+# ---------------------------------------------------------------- offsets
+
+
+def read_offsets(pid="self"):
+    """Offsets of PID's time_for_children namespace, in ns: {clock: ns}."""
+    path = proc(pid, "timens_offsets")
+    with open(path) as f:
+        text = f.read()
+    offsets = {}
+    for line in text.splitlines():
+        name, sec, nsec = line.split()
+        offsets[name] = int(sec) * NSEC_PER_SEC + int(nsec)
+    return offsets
+
+
+def own_clocks():
+    """What this process reads now, and its own kernel offsets: {clock: (reading, offset)}."""
+    offsets = read_offsets("self")
+    return {c: (time.clock_gettime_ns(CLOCK_IDS[c]), offsets.get(c, 0)) for c in KERNEL_CLOCKS}
+
+
+def check_kernel_offset(clock, offset_ns, shown, reading_root_ns):
+    """Apply the kernel's ERANGE rule before the kernel does, with a clear message.
+
+    The clock inside (host + offset) must stay within [0, KTIME_SEC_MAX/2] s.
+    """
+    inside = reading_root_ns + offset_ns
+    low, high = -reading_root_ns, CLOCK_VALUE_MAX_NS - reading_root_ns
+    if abs(offset_ns) // NSEC_PER_SEC > KTIME_SEC_MAX or not 0 <= inside <= CLOCK_VALUE_MAX_NS:
+        raise errors.OutOfRange(
+            f"{clock} {shown} is out of range: {clock.upper()} would read "
+            f"{format_offset(inside).lstrip('+')} inside; the kernel allows 0 to "
+            f"{KTIME_SEC_MAX // 2} s (about 146 years), so the offset must be "
+            f"between {format_offset(low)} and {format_offset(high)} now"
+        )
+
+
+# ---------------------------------------------------------------- nsfs
+
+
+def ns_inode_of_link(pid, link="time"):
+    """Inode of /proc/PID/ns/LINK, or None if the process is gone or hidden."""
+    try:
+        match = _NS_LINK.fullmatch(os.readlink(proc(pid, "ns", link)))
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+
+def open_time_ns(path, what):
+    """Open a time namespace file (nsfs) read-only; check that it is one."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise errors.NoSuchNamespace(f"no such time namespace: {what}") from None
+    except PermissionError as err:
+        raise errors.PermissionDenied(f"cannot open time namespace {what}: {err.strerror}; run as root") from err
+    try:
+        kind = fcntl.ioctl(fd, NS_GET_NSTYPE)
+    except OSError:
+        kind = None
+    if kind != CLONE_NEWTIME:
+        os.close(fd)
+        raise errors.NoSuchNamespace(f"{what} is not a time namespace (not mounted, or stale)")
+    return fd
+
+
+def owning_userns_fd(time_fd):
+    """The user namespace that owns a time namespace, if it is not ours."""
+    import fcntl
+
+    try:
+        user_fd = fcntl.ioctl(time_fd, NS_GET_USERNS)
+    except OSError:
+        return None
+    if os.fstat(user_fd).st_ino == os.stat(proc("self", "ns", "user")).st_ino:
+        os.close(user_fd)
+        return None
+    return user_fd
+
+
+# ---------------------------------------------------------------- mounts
+
+
+def _libc():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def bind_mount(source, target):
+    import ctypes
+
+    MS_BIND = 4096
+    if _libc().mount(os.fsencode(source), os.fsencode(target), None, MS_BIND, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(target))
+
+
+def detach_mount(target):
+    import ctypes
+
+    MNT_DETACH = 2
+    if _libc().umount2(os.fsencode(target), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):  # not a mount point: nothing to undo
+            raise OSError(err, os.strerror(err), str(target))
+
+
+def is_mount_point(path):
+    try:
+        with open(proc("self", "mountinfo")) as f:
+            return any(line.split()[4] == str(path) for line in f)
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------- creating
+
+
+class Holder:
+    """A `timens-helper hold` process: owner of a new namespace with no one inside.
+
+    While it waits, its time_for_children (and user) namespaces can be opened
+    or bind-mounted. `release()` lets it exit; the namespace lives on as long
+    as something refers to it.
+    """
+
+    def __init__(self, offsets_ns, map_user):
+        args = [str(HELPER), "hold"] + (["--map-user"] if map_user else [])
+        for clock in KERNEL_CLOCKS:
+            args += [str(n) for n in divmod(offsets_ns.get(clock, 0), NSEC_PER_SEC)]
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True
+        )
+        line = self.proc.stdout.readline()
+        if line != b"ready\n":
+            self.release()
+            raise helper_error(self.proc.stderr.read().decode(errors="replace"), map_user)
+        self.pid = self.proc.pid
+
+    def ns_path(self, link):
+        return proc(self.pid, "ns", link)
+
+    def release(self):
+        if self.proc.stdin:
+            self.proc.stdin.close()
+            self.proc.stdin = None
+        self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            stream.close()
+
+
+def helper_error(stderr, map_user=False):
+    """Turn `timens-helper: STEP: ERRNO (text)` into the right TimensError."""
+    match = re.search(r"timens-helper: ([\w-]+): (\w+) \((.*)\)", stderr)
+    if not match:
+        return errors.TimensError(stderr.strip() or "timens-helper failed")
+    step, name, text = match.groups()
+    if step == "offsets" and name == "ERANGE":
+        return errors.OutOfRange("the kernel refused the offsets (ERANGE): a clock would leave 0 to 146 years")
+    if step == "offsets" and name == "EACCES":
+        return errors.OffsetsFrozen("offsets are fixed once a process has entered the namespace (EACCES)")
+    if name in ("EPERM", "EACCES", "ENOSPC", "EUSERS") or step.startswith("unshare"):
+        return errors.PermissionDenied(permission_advice(step, text, map_user))
+    return errors.TimensError(f"cannot create time namespace ({step}): {text}")
+
+
+def permission_advice(step, text, map_user):
+    if step == "unshare-user" or step == "map-user":
+        try:
+            limit = Path(proc("sys", "user", "max_user_namespaces")).read_text().strip()
+        except OSError:
+            limit = "?"
+        return (
+            f"cannot create a user namespace: {text}; a non-root user needs unprivileged "
+            f"user namespaces (user.max_user_namespaces is {limit}), or run timens as root"
+        )
+    if step == "offsets":
+        return f"cannot set offsets: {text}; this needs CAP_SYS_TIME: run as root"
+    hint = "run as root" if not map_user else "check that user namespaces are allowed"
+    return f"cannot create a time namespace: {text}; this needs CAP_SYS_ADMIN: {hint}"
+
+
+def kernel_has_time_namespaces():
+    return os.path.exists(proc("self", "ns", "time"))
+
+
+# ---------------------------------------------------------------- processes
+
+
+def list_pids():
+    for entry in os.scandir(PROCFS):
+        if entry.name.isdigit():
+            yield int(entry.name)
+
+
+def command_of(pid):
+    """A short command line for display, or None if the process is gone."""
+    try:
+        with open(proc(pid, "cmdline"), "rb") as f:
+            argv = f.read().rstrip(b"\0").split(b"\0")
+        if argv and argv[0]:
+            return " ".join(a.decode(errors="replace") for a in argv)
+        with open(proc(pid, "comm")) as f:
+            return "[" + f.read().strip() + "]"
+    except OSError:
+        return None
+
+
+def process_exists(pid):
+    return os.path.exists(proc(pid))

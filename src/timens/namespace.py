@@ -1,0 +1,385 @@
+"""`TimeNamespace`: one kernel time namespace, plus its clock page if any.
+
+The kernel namespace is the identity: an open nsfs file descriptor (and, for
+a namespace owned by another user namespace, that one too). A REALTIME
+offset lives in the page `<rundir>/pages/<inode>`, which libtimens.so finds
+from /proc/self/ns/time in every process inside.
+
+All values the user gives are relative to the clocks the caller sees, so
+that timens behaves the same on the host and nested inside a namespace.
+"""
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+
+from . import errors, kernel
+from .page import ClockPage
+from .rundir import RunDir, validate_name
+from .values import INSTANT, NSEC_PER_SEC, OFFSET, TARGET, ClockValue, format_offset, parse_clock_value
+
+# REALTIME inside must stay representable as signed 64-bit nanoseconds
+# (1677-09-21 to 2262-04-11), as the kernel, Go and most runtimes assume.
+REALTIME_LIMIT_NS = (2**63 - 1) // NSEC_PER_SEC * NSEC_PER_SEC
+
+
+@dataclass(frozen=True)
+class Offsets:
+    """Offsets in nanoseconds against the host's clocks (not the caller's)."""
+
+    monotonic: int = 0
+    boottime: int = 0
+    realtime: int | None = None  # None: no clock page, REALTIME is the host's
+
+    def as_json(self):
+        return {"monotonic_ns": self.monotonic, "boottime_ns": self.boottime, "realtime_ns": self.realtime}
+
+
+def as_value(value, clock):
+    if value is None or isinstance(value, ClockValue):
+        return value
+    if isinstance(value, int):
+        return ClockValue(OFFSET, value)
+    return parse_clock_value(str(value), clock)
+
+
+def caller_realtime_offset():
+    """The REALTIME offset this process itself runs with (0 outside timens)."""
+    try:
+        with open(kernel.proc("self", "maps")) as f:
+            if "libtimens.so" not in f.read():
+                return 0
+    except OSError:
+        return 0
+    path = os.environ.get("TIMENS_PAGE") or RunDir().page_file(kernel.ns_inode_of_link("self") or 0)
+    try:
+        with ClockPage.open(path, writable=False) as page:
+            return page.read_realtime_offset()
+    except (OSError, ValueError):
+        return 0
+
+
+def resolve_offsets(monotonic=None, boottime=None, realtime=None):
+    """Turn what the user asked into host-relative offsets, checking the ranges."""
+    own = kernel.own_clocks()
+    kernel_offsets = {}
+    for clock, value in (("monotonic", monotonic), ("boottime", boottime)):
+        value = as_value(value, clock)
+        reading, own_offset = own[clock]
+        root_reading = reading - own_offset
+        if value is None:
+            offset = own_offset
+        elif value.kind == TARGET:
+            offset = value.ns - root_reading
+        else:
+            offset = own_offset + value.ns
+        kernel.check_kernel_offset(clock, offset, str(value or format_offset(offset)), root_reading)
+        kernel_offsets[clock] = offset
+    realtime = as_value(realtime, "realtime")
+    own_rt = caller_realtime_offset()
+    host_now = time.time_ns() - own_rt
+    if realtime is None:
+        rt_offset = own_rt or None
+    elif realtime.kind == INSTANT:
+        rt_offset = realtime.ns - host_now
+    else:
+        rt_offset = own_rt + realtime.ns
+    if rt_offset is not None:
+        check_realtime(rt_offset, str(realtime or format_offset(rt_offset)), host_now)
+    return Offsets(kernel_offsets["monotonic"], kernel_offsets["boottime"], rt_offset)
+
+
+def check_realtime(offset, shown, host_now):
+    inside = host_now + offset
+    if not -REALTIME_LIMIT_NS <= inside <= REALTIME_LIMIT_NS:
+        low, high = -REALTIME_LIMIT_NS - host_now, REALTIME_LIMIT_NS - host_now
+        raise errors.OutOfRange(
+            f"realtime {shown} is out of range: REALTIME must read between "
+            f"1677-09-21 and 2262-04-11 (signed 64-bit nanoseconds), so the offset "
+            f"must be between {format_offset(low)} and {format_offset(high)} now"
+        )
+
+
+class TimeNamespace:
+    """A kernel time namespace held open by file descriptor.
+
+    Make one with `create()` (anonymous or named), or open one with
+    `open(name)` or `from_pid(pid)`. Run commands in it with `popen()` or
+    `run()`, shaped like `subprocess`. Close it (or use `with`) to drop the
+    reference; a named namespace lives on until `delete()`.
+    """
+
+    def __init__(self, time_fd, *, user_fd=None, name=None, pid=None, offsets=None, rundir=None, owns_page=False):
+        self._time_fd = time_fd
+        self._user_fd = user_fd
+        self.name = name
+        self.pid = pid
+        self._offsets = offsets
+        self.rundir = rundir or RunDir()
+        self._owns_page = owns_page
+        self.inode = os.fstat(time_fd).st_ino
+
+    def __repr__(self):
+        label = f"name={self.name!r}" if self.name else f"pid={self.pid}" if self.pid else "anonymous"
+        return f"<TimeNamespace inode={self.inode} {label}>"
+
+    # ------------------------------------------------------------ making
+
+    @classmethod
+    def create(cls, name=None, *, monotonic=None, boottime=None, realtime=None, rundir=None):
+        """Make a new namespace; with a name, persist it in the run directory.
+
+        Values are offsets ("+1d", int nanoseconds), targets ("=400d") or,
+        for realtime, instants ("@2038-01-19T03:14:07Z").
+        """
+        rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
+        if name is not None:
+            validate_name(name)
+        offsets = resolve_offsets(monotonic, boottime, realtime)
+        if name is None:
+            return cls._create_anonymous(offsets, rundir)
+        return cls._create_named(name, offsets, rundir)
+
+    @classmethod
+    def _create_anonymous(cls, offsets, rundir):
+        map_user = os.geteuid() != 0
+        holder = kernel.Holder(kernel_dict(offsets), map_user)
+        time_fd = user_fd = None
+        try:
+            time_fd = os.open(holder.ns_path("time_for_children"), os.O_RDONLY | os.O_CLOEXEC)
+            if map_user:
+                user_fd = os.open(holder.ns_path("user"), os.O_RDONLY | os.O_CLOEXEC)
+            ns = cls(time_fd, user_fd=user_fd, offsets=offsets, rundir=rundir)
+            if offsets.realtime is not None:
+                ns._make_page(offsets.realtime)
+            return ns
+        except BaseException:
+            for fd in (time_fd, user_fd):
+                if fd is not None:
+                    os.close(fd)
+            raise
+        finally:
+            holder.release()
+
+    @classmethod
+    def _create_named(cls, name, offsets, rundir):
+        """ip-netns style: placeholder, holder, bind mount; one cleanup path."""
+        if os.geteuid() != 0:
+            raise errors.PermissionDenied(
+                f'cannot create named namespace "{name}": named namespaces are bind mounts '
+                "and need root (CAP_SYS_ADMIN); use 'timens run' as a normal user"
+            )
+        rundir.ensure("ns_dir")
+        target = rundir.ns_file(name)
+        try:
+            os.close(os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444))
+        except FileExistsError:
+            raise errors.NamespaceExists(f'namespace "{name}" exists already') from None
+        except OSError as err:
+            raise errors.PermissionDenied(f'cannot create namespace file "{target}": {err.strerror}') from err
+        mounted = page_made = False
+        holder = None
+        try:
+            holder = kernel.Holder(kernel_dict(offsets), map_user=False)
+            try:
+                kernel.bind_mount(holder.ns_path("time_for_children"), target)
+            except OSError as err:
+                raise errors.PermissionDenied(f'cannot bind-mount namespace file "{target}": {err.strerror}') from err
+            mounted = True
+            ns = cls(kernel.open_time_ns(target, name), name=name, offsets=offsets, rundir=rundir)
+            if offsets.realtime is not None:
+                ns._make_page(offsets.realtime)
+                page_made = True
+            rundir.write_meta(name, {"name": name, "inode": ns.inode, "created": time.time(), **offsets.as_json()})
+            ns._owns_page = False  # the page belongs to the name now, until delete()
+            return ns
+        except BaseException:
+            if page_made:
+                rundir.page_file(os.stat(target).st_ino).unlink(missing_ok=True)
+            if mounted:
+                kernel.detach_mount(target)
+            target.unlink(missing_ok=True)
+            rundir.remove_meta(name)
+            raise
+        finally:
+            if holder:
+                holder.release()
+
+    def _make_page(self, realtime_offset):
+        self.rundir.ensure("pages_dir")
+        path = self.rundir.page_file(self.inode)
+        # A page already there belongs to a dead namespace whose inode the
+        # kernel has reused: ours is brand new, so nobody can be using it.
+        path.unlink(missing_ok=True)
+        ClockPage.create(path, realtime_offset).close()
+        self._owns_page = True
+
+    # ------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, name, *, rundir=None):
+        """Open the named namespace NAME."""
+        rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
+        path = rundir.ns_file(name)
+        if not path.exists():
+            raise errors.NoSuchNamespace(f'no namespace named "{name}" (see: timens list)')
+        fd = kernel.open_time_ns(path, f'"{name}"')
+        meta = rundir.read_meta(name)
+        offsets = None
+        if meta.get("inode") == os.fstat(fd).st_ino:
+            offsets = Offsets(meta["monotonic_ns"], meta["boottime_ns"], meta.get("realtime_ns"))
+        return cls(fd, name=name, offsets=offsets, rundir=rundir)
+
+    @classmethod
+    def from_pid(cls, pid, *, rundir=None):
+        """Open the time namespace process PID lives in."""
+        try:
+            pid = int(pid)
+        except ValueError:
+            raise errors.BadValue(f"invalid pid {pid!r}") from None
+        if pid <= 0 or not kernel.process_exists(pid):
+            raise errors.NoSuchNamespace(f"no process with pid {pid}")
+        fd = kernel.open_time_ns(kernel.proc(pid, "ns", "time"), f"of pid {pid}")
+        user_fd = kernel.owning_userns_fd(fd) if os.geteuid() != 0 else None
+        rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
+        return cls(fd, user_fd=user_fd, pid=pid, rundir=rundir)
+
+    # ------------------------------------------------------------ state
+
+    @property
+    def page_path(self):
+        path = self.rundir.page_file(self.inode)
+        return path if path.exists() else None
+
+    def realtime_offset(self):
+        """REALTIME offset in ns, or None when the namespace has no page."""
+        path = self.page_path
+        if path is None:
+            return None
+        with ClockPage.open(path, writable=False) as page:
+            return page.read_realtime_offset()
+
+    def offsets(self):
+        """Kernel offsets (as the kernel reports them) and the REALTIME offset."""
+        kern = None
+        if self._offsets is not None:
+            kern = {"monotonic": self._offsets.monotonic, "boottime": self._offsets.boottime}
+        elif self.pid and kernel.ns_inode_of_link(self.pid, "time_for_children") == self.inode:
+            try:
+                kern = kernel.read_offsets(self.pid)
+            except OSError:
+                kern = None
+        if kern is None:
+            kern = self.clocks()["offsets"]
+        return Offsets(kern.get("monotonic", 0), kern.get("boottime", 0), self.realtime_offset())
+
+    def set_realtime(self, value):
+        """Change REALTIME for every process inside, live (from their next read)."""
+        value = as_value(value, "realtime")
+        current = self.realtime_offset()
+        host_now = time.time_ns() - caller_realtime_offset()
+        if value.kind == TARGET:
+            raise errors.BadValue("realtime takes an offset or @DATE, not =VALUE")
+        offset = value.ns - host_now if value.kind == INSTANT else (current or 0) + value.ns
+        check_realtime(offset, str(value), host_now)
+        if current is None:
+            self._make_page(offset)
+            self._owns_page = self.name is None and self.pid is None
+        else:
+            with ClockPage.open(self.page_path) as page:
+                page.set_realtime_offset(offset)
+        if self.name:
+            meta = self.rundir.read_meta(self.name)
+            if meta:
+                self.rundir.write_meta(self.name, {**meta, "realtime_ns": offset})
+        return offset
+
+    # ------------------------------------------------------------ running
+
+    def enter_argv(self, args, env=None):
+        """argv, env and fds that run ARGS inside via timens-helper."""
+        env = dict(os.environ if env is None else env)
+        preload = [p for p in env.pop("LD_PRELOAD", "").replace(":", " ").split() if "libtimens" not in p]
+        if self.page_path is not None:
+            preload.insert(0, str(kernel.LIBTIMENS))
+            env["TIMENS_RUNDIR"] = str(self.rundir.path.absolute())
+            env.pop("TIMENS_PAGE", None)
+        argv = [str(kernel.HELPER), "enter", "-t", str(self._time_fd), "-p", " ".join(preload)]
+        fds = [self._time_fd]
+        if self._user_fd is not None:
+            argv += ["-u", str(self._user_fd)]
+            fds.append(self._user_fd)
+        return argv + ["--", *args], env, fds
+
+    def popen(self, args, **kwargs):
+        """subprocess.Popen, with the child inside this namespace."""
+        from .process import Popen
+
+        return Popen(args, namespace=self, **kwargs)
+
+    def run(self, args, **kwargs):
+        """subprocess.run, with the child inside this namespace."""
+        from .process import run
+
+        return run(args, namespace=self, **kwargs)
+
+    def clocks(self):
+        """Read the clocks inside, at one instant, from a process in the namespace."""
+        argv, env, fds = self.enter_argv([str(kernel.HELPER), "clocks"])
+        proc = subprocess.run(argv, env=env, pass_fds=fds, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise kernel.helper_error(proc.stderr)
+        readings, offsets = {}, {}
+        for line in proc.stdout.splitlines():
+            key, *vals = line.split()
+            if key == "offset":
+                offsets[vals[0]] = int(vals[1]) * NSEC_PER_SEC + int(vals[2])
+            elif key == "uptime":
+                readings["uptime"] = vals[0]
+            elif key == "spread_ns":
+                readings["spread_ns"] = int(vals[0])
+            else:
+                readings[key] = int(vals[0]) * NSEC_PER_SEC + int(vals[1])
+        readings["offsets"] = offsets
+        return readings
+
+    # ------------------------------------------------------------ ending
+
+    def close(self):
+        """Drop our references; an anonymous namespace's page goes with it."""
+        if self._owns_page:
+            self.rundir.page_file(self.inode).unlink(missing_ok=True)
+            self._owns_page = False
+        for fd in (self._time_fd, self._user_fd):
+            if fd is not None and fd >= 0:
+                os.close(fd)
+        self._time_fd = self._user_fd = -1
+
+    def delete(self):
+        """Remove a named namespace: lazy unmount, unlink, metadata, page."""
+        if not self.name:
+            raise errors.TimensError("only a named namespace can be deleted")
+        target = self.rundir.ns_file(self.name)
+        page = self.rundir.page_file(self.inode)
+        self.close()
+        try:
+            kernel.detach_mount(target)
+        except OSError as err:
+            raise errors.PermissionDenied(f'cannot unmount namespace file "{target}": {err.strerror}') from err
+        target.unlink(missing_ok=True)
+        self.rundir.remove_meta(self.name)
+        page.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_time_fd", -1) >= 0 and not self._owns_page:
+            self.close()
+
+
+def kernel_dict(offsets):
+    return {"monotonic": offsets.monotonic, "boottime": offsets.boottime}

@@ -1,0 +1,90 @@
+"""Run commands inside a time namespace, shaped like `subprocess`.
+
+`Popen` and `run` take the same keyword arguments as their `subprocess`
+namesakes, plus either `namespace=` (an open `TimeNamespace`) or the clock
+values for a new anonymous one (`monotonic=`, `boottime=`, `realtime=`).
+The child enters the namespace through `timens-helper`, a single-threaded
+step right before exec, so this works from threaded programs too (no
+`preexec_fn`).
+"""
+import subprocess
+
+from .namespace import TimeNamespace
+
+_NEW_NS_KEYS = ("monotonic", "boottime", "realtime")
+
+
+class Popen(subprocess.Popen):
+    """subprocess.Popen whose child runs inside a time namespace.
+
+    A namespace made here for this one child is closed (and its clock page
+    removed) once the child has been waited for.
+    """
+
+    def __init__(self, args, *, namespace=None, monotonic=None, boottime=None, realtime=None, **kwargs):
+        if namespace is not None and any(v is not None for v in (monotonic, boottime, realtime)):
+            raise ValueError("give either namespace= or clock values for a new namespace, not both")
+        if kwargs.get("preexec_fn") is not None:
+            raise ValueError("preexec_fn is not supported: the child enters the namespace right before exec")
+        if kwargs.get("shell"):
+            args = ["/bin/sh", "-c", args if isinstance(args, str) else subprocess.list2cmdline(args)]
+            kwargs["shell"] = False
+        elif isinstance(args, (str, bytes)):
+            args = [args]
+        executable = kwargs.pop("executable", None)
+        if executable is not None:
+            args = [executable, *list(args)[1:]]
+        self._owned = None
+        if namespace is None:
+            namespace = self._owned = TimeNamespace.create(monotonic=monotonic, boottime=boottime, realtime=realtime)
+        self.namespace = namespace
+        argv, env, fds = namespace.enter_argv(list(args), kwargs.pop("env", None))
+        pass_fds = tuple(kwargs.pop("pass_fds", ())) + tuple(fds)
+        try:
+            super().__init__(argv, env=env, pass_fds=pass_fds, **kwargs)
+        except BaseException:
+            self._release()
+            raise
+        self.args = args
+
+    def _release(self):
+        if self._owned is not None:
+            self._owned.close()
+            self._owned = None
+
+    def wait(self, timeout=None):
+        status = super().wait(timeout)
+        self._release()
+        return status
+
+    def poll(self):
+        status = super().poll()
+        if status is not None:
+            self._release()
+        return status
+
+
+def run(args, *, input=None, capture_output=False, timeout=None, check=False, **kwargs):
+    """subprocess.run inside a time namespace; returns CompletedProcess."""
+    if capture_output:
+        if kwargs.get("stdout") is not None or kwargs.get("stderr") is not None:
+            raise ValueError("stdout and stderr arguments may not be used with capture_output")
+        kwargs["stdout"] = kwargs["stderr"] = subprocess.PIPE
+    if input is not None:
+        if kwargs.get("stdin") is not None:
+            raise ValueError("stdin and input arguments may not both be used")
+        kwargs["stdin"] = subprocess.PIPE
+    with Popen(args, **kwargs) as proc:
+        try:
+            stdout, stderr = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+        except BaseException:
+            proc.kill()
+            raise
+        retcode = proc.poll()
+        if check and retcode:
+            raise subprocess.CalledProcessError(retcode, proc.args, output=stdout, stderr=stderr)
+    return subprocess.CompletedProcess(proc.args, retcode, stdout, stderr)

@@ -1,0 +1,63 @@
+"""`timens show`: what each clock reads inside a namespace, next to the host.
+
+The inside readings come from a process in the namespace (timens-helper
+clocks, with libtimens.so loaded when there is a page), taken within a few
+microseconds of each other; the host readings are this process's own, taken
+right after it returns.
+"""
+import time
+
+from .values import NSEC_PER_SEC, format_instant, format_offset, format_seconds
+
+
+def clock_report(ns):
+    inside = ns.clocks()
+    host = {
+        "monotonic": time.clock_gettime_ns(time.CLOCK_MONOTONIC),
+        "boottime": time.clock_gettime_ns(time.CLOCK_BOOTTIME),
+        "realtime": time.time_ns(),
+    }
+    with open("/proc/uptime") as f:
+        host_uptime = f.read().split()[0]
+    offsets = ns.offsets()
+    return {
+        "schema": "timens.show/1",
+        "inode": ns.inode,
+        "name": ns.name,
+        "pid": ns.pid,
+        "offsets": offsets.as_json(),
+        "clocks": {
+            clock: {"inside_ns": inside[clock], "host_ns": host[clock]}
+            for clock in ("monotonic", "boottime", "realtime")
+        },
+        "uptime": {"inside": inside.get("uptime"), "host": host_uptime},
+        "read_spread_ns": inside.get("spread_ns"),
+    }
+
+
+def print_report(report):
+    label = f'"{report["name"]}"' if report["name"] else f"of pid {report['pid']}" if report["pid"] else ""
+    print(f"namespace {label} inode {report['inode']}".replace("  ", " "))
+    rows = [("CLOCK", "INSIDE", "HOST", "OFFSET")]
+    offsets = report["offsets"]
+    for clock in ("monotonic", "boottime"):
+        c = report["clocks"][clock]
+        rows.append((clock.upper(), secs(c["inside_ns"]), secs(c["host_ns"]), format_offset(offsets[clock + "_ns"])))
+    rows.append(("uptime", report["uptime"]["inside"] + " s", report["uptime"]["host"] + " s", ""))
+    rt = report["clocks"]["realtime"]
+    rt_offset = offsets["realtime_ns"]
+    rows.append(
+        (
+            "REALTIME",
+            format_instant(rt["inside_ns"]),
+            format_instant(rt["host_ns"]),
+            "none (host time)" if rt_offset is None else format_offset(rt_offset),
+        )
+    )
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[3])
+
+
+def secs(ns):
+    return format_seconds(ns) + " s"

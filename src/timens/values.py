@@ -1,0 +1,179 @@
+"""Parse and format the values users give for clocks.
+
+Three shapes, all exact to the nanosecond (no floats on the way):
+
+- an offset: ``+1d``, ``-3h``, ``+1.5s``, ``+2h30m``, ``+10y``, or a bare
+  number of seconds (``86400``, as util-linux ``unshare`` takes);
+- a target, ``=400d``: the value the clock reads when the namespace is made;
+- an instant, ``@2038-01-19T03:14:07Z`` (ISO 8601) or ``@2147483647`` (epoch
+  seconds): what REALTIME reads when the namespace is made. A date with a
+  zone is taken as given; a date without one is local time, as `date` does.
+
+Targets and instants become offsets once, at creation (see `namespace.py`).
+"""
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .errors import BadValue
+
+NSEC_PER_SEC = 1_000_000_000
+
+UNITS_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "ms": 1_000_000,
+    "s": NSEC_PER_SEC,
+    "m": 60 * NSEC_PER_SEC,
+    "h": 3600 * NSEC_PER_SEC,
+    "d": 86400 * NSEC_PER_SEC,
+    "w": 7 * 86400 * NSEC_PER_SEC,
+    "y": 36525 * 864 * NSEC_PER_SEC,  # 365.25 days
+}
+
+_NUMBER = r"\d+(?:\.\d*)?|\.\d+"
+_TERM = re.compile(rf"({_NUMBER})(ns|us|ms|s|m|h|d|w|y)")
+_BARE = re.compile(rf"(?:{_NUMBER})")
+
+OFFSET, TARGET, INSTANT = "offset", "target", "instant"
+
+VALUE_HELP = (
+    "an offset (+1d, -3h, +1.5s, +2h30m; units ns us ms s m h d w y), "
+    "or =VALUE for what the clock reads at creation (=400d)"
+)
+REALTIME_HELP = (
+    "an offset (+10y, -400d) or @DATE for what REALTIME reads at creation "
+    "(@2038-01-19T03:14:07Z; no zone means local time; @EPOCH_SECONDS)"
+)
+
+
+@dataclass(frozen=True)
+class ClockValue:
+    """What the user asked for one clock: kind is offset, target or instant."""
+
+    kind: str
+    ns: int
+    text: str = ""
+
+    def __str__(self):
+        return self.text or format_offset(self.ns)
+
+
+def parse_duration(text, what="value", shown=None):
+    """'2h30m' -> nanoseconds. No sign here; callers handle it."""
+    shown = text if shown is None else shown
+    if _BARE.fullmatch(text):
+        return _exact_ns(Fraction(text) * NSEC_PER_SEC, shown, what)
+    pos, total = 0, Fraction(0)
+    for match in _TERM.finditer(text):
+        if match.start() != pos:
+            break
+        total += Fraction(match.group(1)) * UNITS_NS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or pos == 0:
+        raise BadValue(
+            f"malformed {what} {shown!r}: expected a number with units "
+            "ns, us, ms, s, m, h, d, w or y, e.g. +1d, -3h, +2h30m, +1.5s"
+        )
+    return _exact_ns(total, shown, what)
+
+
+def _exact_ns(value, text, what):
+    if value.denominator != 1:
+        raise BadValue(f"{what} {text!r} is finer than a nanosecond")
+    return int(value)
+
+
+def parse_clock_value(text, clock):
+    """Parse the value of --monotonic/--boottime/--realtime."""
+    text = text.strip()
+    if not text:
+        raise BadValue(f"empty value for {clock}: {VALUE_HELP}")
+    what = f"{clock} value"
+    if text.startswith("="):
+        if clock == "realtime":
+            raise BadValue(f"{clock} takes @DATE, not {text!r}: {REALTIME_HELP}")
+        return ClockValue(TARGET, parse_duration(text[1:], what, text), text)
+    if text.startswith("@"):
+        if clock != "realtime":
+            raise BadValue(f"@DATE is for --realtime only; {clock} takes {VALUE_HELP}")
+        return ClockValue(INSTANT, parse_instant(text[1:]), text)
+    sign = -1 if text[0] == "-" else 1
+    body = text[1:] if text[0] in "+-" else text
+    return ClockValue(OFFSET, sign * parse_duration(body, what, text), text)
+
+
+_DATE_TIME = re.compile(
+    r"(?P<main>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)"
+    r"(?:[.,](?P<frac>\d{1,9}))?"
+    r"(?P<zone>Z|z|[+-]\d{2}(?::?\d{2})?)?"
+)
+
+
+def parse_instant(text):
+    """An ISO 8601 date or epoch seconds -> nanoseconds since the epoch."""
+    from datetime import datetime, timezone  # only dates pay for this import
+
+    if re.fullmatch(r"-?(?:" + _NUMBER + ")", text):
+        sign = -1 if text.startswith("-") else 1
+        return sign * parse_duration(text.lstrip("-"), "epoch seconds")
+    frac = "0"
+    match = _DATE_TIME.fullmatch(text)
+    if match:
+        zone = match.group("zone") or ""
+        zone = "+00:00" if zone in ("Z", "z") else zone
+        iso, frac = match.group("main") + zone, match.group("frac") or "0"
+    else:
+        iso = text
+    try:
+        when = datetime.fromisoformat(iso)
+    except ValueError:
+        raise BadValue(
+            f"malformed date {text!r}: expected ISO 8601 such as "
+            "2038-01-19T03:14:07Z, 2030-01-01 12:00 or 2030-01-01"
+        ) from None
+    if when.tzinfo is None:
+        when = when.astimezone()  # local time, as mktime() and date read it
+    delta = when - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    seconds = delta.days * 86400 + delta.seconds
+    return seconds * NSEC_PER_SEC + delta.microseconds * 1000 + int(frac.ljust(9, "0"))
+
+
+def split_ns(ns):
+    """Nanoseconds -> (seconds, nanoseconds in [0, 1e9)), as the kernel wants."""
+    return divmod(ns, NSEC_PER_SEC)
+
+
+def format_offset(ns):
+    """+400d, -3h, +1d2h30m, +1.5s, 0: the shortest exact form."""
+    if ns == 0:
+        return "0"
+    sign, ns = ("-" if ns < 0 else "+"), abs(ns)
+    parts = []
+    for unit in ("d", "h", "m"):
+        count, ns = divmod(ns, UNITS_NS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    if ns:
+        sec, frac = divmod(ns, NSEC_PER_SEC)
+        parts.append(f"{sec}.{frac:09d}".rstrip("0") + "s" if frac else f"{sec}s")
+    return sign + "".join(parts)
+
+
+def format_seconds(ns):
+    """Nanoseconds as 'S.NNNNNNNNN' with the sign kept exact."""
+    sign = "-" if ns < 0 else ""
+    sec, frac = divmod(abs(ns), NSEC_PER_SEC)
+    return f"{sign}{sec}.{frac:09d}"
+
+
+def format_instant(ns):
+    """Epoch nanoseconds as an ISO 8601 UTC date (or seconds if out of range)."""
+    from datetime import datetime, timedelta, timezone
+
+    sec, frac = split_ns(ns)
+    try:
+        when = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=sec)
+    except OverflowError:
+        return f"@{format_seconds(ns)}"
+    return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
