@@ -8,7 +8,7 @@ skipped, so a normal user sees the namespaces of their own processes.
 from dataclasses import dataclass, field
 
 from . import kernel
-from .page import ClockPage
+from .page import ClockPage, PageError
 from .rundir import RunDir
 
 
@@ -90,5 +90,5 @@ def page_offset(rundir, inode):
     try:
         with ClockPage.open(path, writable=False) as page:
             return page.read_realtime_offset()
-    except (OSError, ValueError):
+    except (OSError, PageError):
         return None

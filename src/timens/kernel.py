@@ -174,8 +174,11 @@ class Holder:
 
     def __init__(self, offsets_ns, map_user):
         args = [str(HELPER), "hold"] + (["--map-user"] if map_user else [])
-        for clock in KERNEL_CLOCKS:
-            args += [str(n) for n in divmod(offsets_ns.get(clock, 0), NSEC_PER_SEC)]
+        # A new namespace starts with the creator's offsets; write only a change,
+        # since writing needs CAP_SYS_TIME even to write the same values.
+        if offsets_ns != {c: own for c, (_, own) in own_clocks().items()}:
+            for clock in KERNEL_CLOCKS:
+                args += [str(n) for n in divmod(offsets_ns.get(clock, 0), NSEC_PER_SEC)]
         self.proc = subprocess.Popen(
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True
         )

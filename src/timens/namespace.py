@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from . import errors, kernel
-from .page import ClockPage
+from .page import ClockPage, PageError
 from .rundir import RunDir, validate_name
 from .values import INSTANT, NSEC_PER_SEC, OFFSET, TARGET, ClockValue, format_offset, parse_clock_value
 
@@ -55,7 +55,7 @@ def caller_realtime_offset():
     try:
         with ClockPage.open(path, writable=False) as page:
             return page.read_realtime_offset()
-    except (OSError, ValueError):
+    except (OSError, PageError):
         return 0
 
 
@@ -256,8 +256,11 @@ class TimeNamespace:
         path = self.page_path
         if path is None:
             return None
-        with ClockPage.open(path, writable=False) as page:
-            return page.read_realtime_offset()
+        try:
+            with ClockPage.open(path, writable=False) as page:
+                return page.read_realtime_offset()
+        except PageError as err:
+            raise errors.TimensError(str(err)) from err
 
     def offsets(self):
         """Kernel offsets (as the kernel reports them) and the REALTIME offset."""

@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 
 from . import errors
-from .page import TIMENS_DEFAULT_RUNDIR, TIMENS_PAGES_SUBDIR
+from .page import DEFAULT_RUNDIR, PAGES_SUBDIR
 
 NAME_MAX = 64
 
@@ -23,7 +23,7 @@ def default_rundir():
     if "TIMENS_RUNDIR" in os.environ:
         return Path(os.environ["TIMENS_RUNDIR"]).absolute()
     if os.geteuid() == 0:
-        return Path(TIMENS_DEFAULT_RUNDIR)
+        return Path(DEFAULT_RUNDIR)
     if os.environ.get("XDG_RUNTIME_DIR"):
         return Path(os.environ["XDG_RUNTIME_DIR"], "timens")
     return Path(f"/tmp/timens-{os.getuid()}")
@@ -56,7 +56,7 @@ class RunDir:
 
     @property
     def pages_dir(self):
-        return self.path / TIMENS_PAGES_SUBDIR
+        return self.path / PAGES_SUBDIR
 
     def ns_file(self, name):
         return self.ns_dir / validate_name(name)

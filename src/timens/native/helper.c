@@ -2,9 +2,9 @@
  * timens-helper: the steps that must happen in a single-threaded process
  * right before exec. The Python package runs it; users never call it.
  *
- *   timens-helper hold [--map-user] MONO_SEC MONO_NSEC BOOT_SEC BOOT_NSEC
+ *   timens-helper hold [--map-user] [MONO_SEC MONO_NSEC BOOT_SEC BOOT_NSEC]
  *       Optionally make a user namespace mapping the caller to root, then
- *       unshare a time namespace and write its offsets. Print "ready\n",
+ *       unshare a time namespace and write its offsets (if given). Print "ready\n",
  *       then wait for EOF on stdin so that the caller can open or bind-mount
  *       /proc/PID/ns/time_for_children (and ns/user). No process ever runs
  *       inside, so the offsets stay writable until the first one enters.
@@ -83,7 +83,8 @@ static int hold(int argc, char **argv)
 	char offsets[160];
 	char buf[64];
 
-	if (argc != 5 + map_user) {
+	/* No offsets given: keep the inherited ones, which needs no CAP_SYS_TIME. */
+	if (argc != 5 + map_user && argc != 1 + map_user) {
 		fprintf(stderr, "timens-helper: hold: bad arguments\n");
 		return EXIT_OWN_ERROR;
 	}
@@ -98,9 +99,12 @@ static int hold(int argc, char **argv)
 	}
 	if (unshare(CLONE_NEWTIME) < 0)
 		return fail("unshare-time");
-	snprintf(offsets, sizeof(offsets), "monotonic %s %s\nboottime %s %s\n", off[0], off[1], off[2], off[3]);
-	if (write_file("/proc/self/timens_offsets", offsets) < 0)
-		return fail("offsets");
+	if (argc == 5 + map_user) {
+		snprintf(offsets, sizeof(offsets), "monotonic %s %s\nboottime %s %s\n", off[0], off[1], off[2],
+			 off[3]);
+		if (write_file("/proc/self/timens_offsets", offsets) < 0)
+			return fail("offsets");
+	}
 	if (write(STDOUT_FILENO, "ready\n", 6) != 6)
 		return fail("report");
 	while (read(STDIN_FILENO, buf, sizeof(buf)) > 0)
