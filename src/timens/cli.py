@@ -182,7 +182,7 @@ def wait_and_exit(proc):
     import resource
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the child dumped core already, if it did
-    for s in (*forwarded, signal.SIGINT, signal.SIGQUIT, sig):
+    for s in {*forwarded, signal.SIGINT, signal.SIGQUIT, sig} - {signal.SIGKILL, signal.SIGSTOP}:
         signal.signal(s, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
     os.kill(os.getpid(), sig)
@@ -333,10 +333,17 @@ def join_negative_values(argv):
 
 def main(argv=None):
     argv = join_negative_values(sys.argv[1:] if argv is None else list(argv))
+    # Everything after the first "--" is the command, whatever it looks like.
+    tail = argv[argv.index("--") + 1 :] if "--" in argv else None
+    head = argv[: argv.index("--")] if "--" in argv else argv
     parser = build_parser()
-    args = parser.parse_args(argv or ["list"])
+    args = parser.parse_args(head or ["list"])
     if not getattr(args, "func", None):
         args = parser.parse_args(["list"])
+    if tail is not None:
+        if not hasattr(args, "command"):
+            parser.error(f"'{args.action}' takes no command after --")
+        args.command = (args.command or []) + tail
     try:
         return args.func(args)
     except errors.TimensError as err:

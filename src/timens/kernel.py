@@ -184,8 +184,9 @@ class Holder:
         )
         line = self.proc.stdout.readline()
         if line != b"ready\n":
+            stderr = self.proc.stderr.read().decode(errors="replace")
             self.release()
-            raise helper_error(self.proc.stderr.read().decode(errors="replace"), map_user)
+            raise helper_error(stderr, map_user)
         self.pid = self.proc.pid
 
     def ns_path(self, link):

@@ -3,7 +3,7 @@
  * right before exec. The Python package runs it; users never call it.
  *
  *   timens-helper hold [--map-user] [MONO_SEC MONO_NSEC BOOT_SEC BOOT_NSEC]
- *       Optionally make a user namespace mapping the caller to root, then
+ *       Optionally make a user namespace mapping the caller to itself, then
  *       unshare a time namespace and write its offsets (if given). Print "ready\n",
  *       then wait for EOF on stdin so that the caller can open or bind-mount
  *       /proc/PID/ns/time_for_children (and ns/user). No process ever runs
@@ -63,22 +63,28 @@ static int write_file(const char *path, const char *text)
 	return close(fd);
 }
 
-static int map_caller_to_root(uid_t uid, gid_t gid)
+/*
+ * Map the caller to itself: commands inside keep the user's own uid and gid,
+ * so files they create and `id` look as they do outside. The capabilities
+ * needed to make and enter the time namespace come from owning the user
+ * namespace, and the command gives them up at exec, as a normal user.
+ */
+static int map_caller_to_itself(uid_t uid, gid_t gid)
 {
 	char map[64];
 
 	if (write_file("/proc/self/setgroups", "deny") < 0 && errno != ENOENT)
 		return -1;
-	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
+	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
 	if (write_file("/proc/self/uid_map", map) < 0)
 		return -1;
-	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
+	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
 	return write_file("/proc/self/gid_map", map);
 }
 
 static int hold(int argc, char **argv)
 {
-	int map_user = argc == 6 && strcmp(argv[1], "--map-user") == 0;
+	int map_user = argc >= 2 && strcmp(argv[1], "--map-user") == 0;
 	char **off = argv + 1 + map_user;
 	char offsets[160];
 	char buf[64];
@@ -94,7 +100,7 @@ static int hold(int argc, char **argv)
 
 		if (unshare(CLONE_NEWUSER) < 0)
 			return fail("unshare-user");
-		if (map_caller_to_root(uid, gid) < 0)
+		if (map_caller_to_itself(uid, gid) < 0)
 			return fail("map-user");
 	}
 	if (unshare(CLONE_NEWTIME) < 0)

@@ -1,0 +1,280 @@
+"""The timens command as a shell sees it: status, signals, errors, leftovers."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import timens_argv
+
+DAY = 86400
+
+
+def host_uptime():
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0])
+
+
+def parse_offsets(text):
+    """/proc/PID/timens_offsets text -> {clock: (sec, nsec)}."""
+    return {w[0]: (int(w[1]), int(w[2])) for w in (line.split() for line in text.splitlines()) if len(w) == 3}
+
+
+def mount_table():
+    with open("/proc/self/mountinfo") as f:
+        return sorted(line.split()[4] for line in f)
+
+
+def tree(path):
+    if not path.exists():
+        return []
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+# ---------------------------------------------------------------- status
+
+
+def test_exit_status_passes_through(timens):
+    assert timens("run", "--", "sh", "-c", "exit 7").returncode == 7
+    assert timens("run", "--", "true").returncode == 0
+    assert timens("run", "--", "false").returncode == 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGINT, signal.SIGUSR1])
+def test_signal_death_looks_the_same_to_a_shell(timens, sig):
+    script = f"kill -{int(sig)} $$"
+    bare = subprocess.run(["sh", "-c", f"sh -c '{script}'; echo $?"], capture_output=True, text=True)
+    wrapped = subprocess.run(
+        ["sh", "-c", " ".join(timens_argv("run", "--", "sh", "-c", f"'{script}'")) + "; echo $?"],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+    )
+    assert bare.stdout.strip() == str(128 + sig)
+    assert wrapped.stdout.strip() == bare.stdout.strip()
+
+
+def test_command_not_found_is_127_like_a_shell(timens):
+    proc = timens("run", "--", "/no/such/program")
+    assert proc.returncode == 127
+    assert "/no/such/program" in proc.stderr
+
+
+def test_stdio_and_environment_reach_the_command(timens):
+    proc = timens(
+        "run", "--boottime", "+1d", "--", "sh", "-c", 'read line; echo "$line/$TIMENS_TEST_VAR"; echo err >&2',
+        input="hello\n", env={**os.environ, "TIMENS_TEST_VAR": "kept"},
+    )
+    assert proc.returncode == 0
+    assert proc.stdout == "hello/kept\n"
+    assert proc.stderr == "err\n"
+
+
+def test_run_offsets_and_targets_reach_the_kernel(timens):
+    before = host_uptime()
+    proc = timens("run", "--monotonic", "+1d", "--boottime", "=400d", "--", "cat", "/proc/self/timens_offsets", "/proc/uptime")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    offsets = {l.split()[0]: int(l.split()[1]) for l in lines[:2]}
+    assert offsets["monotonic"] == DAY
+    uptime = float(lines[2].split()[0])
+    assert abs(uptime - 400 * DAY) < 2, "=400d: BOOTTIME (uptime) reads 400 days at creation"
+    assert abs(offsets["boottime"] - (400 * DAY - before)) < 2
+
+
+def test_negative_offset_both_spellings(timens):
+    for args in (["--monotonic", "-1s"], ["--monotonic=-1s"]):
+        proc = timens("run", *args, "--", "cat", "/proc/self/timens_offsets")
+        assert proc.returncode == 0, proc.stderr
+        assert parse_offsets(proc.stdout)["monotonic"] == (-1, 0)
+
+
+def test_help_explains_values_and_exit_status(timens):
+    proc = timens("--help")
+    assert proc.returncode == 0
+    for word in ("=400d", "@2038", "125", "run", "create", "exec", "list", "show", "delete"):
+        assert word in proc.stdout
+    assert timens("run", "--help").returncode == 0
+
+
+# ---------------------------------------------------------------- errors
+
+BAD_INPUTS = [
+    (["run", "--boottime", "abc", "--", "true"], "malformed boottime value 'abc'"),
+    (["run", "--monotonic", "+1x", "--", "true"], "malformed monotonic value '+1x'"),
+    (["run", "--monotonic", "+1.5ns", "--", "true"], "finer than a nanosecond"),
+    (["run", "--boottime", "", "--", "true"], "empty value for boottime"),
+    (["run", "--boottime", "-1000d", "--", "true"], "boottime -1000d is out of range"),
+    (["run", "--monotonic", "+200y", "--", "true"], "about 146 years"),
+    (["run", "--boottime", "=147y", "--", "true"], "BOOTTIME would read"),
+    (["run", "--boottime", "@2030-01-01", "--", "true"], "@DATE is for --realtime only"),
+    (["run", "--realtime", "=5d", "--", "true"], "realtime takes @DATE"),
+    (["run", "--realtime", "@2030-13-45", "--", "true"], "malformed date '2030-13-45'"),
+    (["run", "--realtime", "+300y", "--", "true"], "REALTIME must read between 1677-09-21 and 2262-04-11"),
+    (["exec", "nope", "--", "true"], 'no namespace named "nope"'),
+    (["exec", "--pid", "999999999", "--", "true"], "no process with pid 999999999"),
+    (["exec", "--pid", "abc", "--", "true"], "invalid pid 'abc'"),
+    (["exec", "--", "true"], "give a name or --pid"),
+    (["show", "nope"], 'no namespace named "nope"'),
+    (["delete", "nope"], 'no namespace named "nope"'),
+    (["set", "nope", "--realtime", "+1d"], 'no namespace named "nope"'),
+    (["create", "a/b"], "invalid namespace name 'a/b'"),
+    (["create", ".."], "invalid namespace name '..'"),
+    (["create", "x" * 65], "longer than 64 characters"),
+    (["create", "a b"], "no spaces or control characters"),
+    (["create", "lab", "--", "true"], "takes no command after --"),
+    (["frobnicate"], "invalid choice"),
+    (["run", "--no-such-option"], "unrecognized arguments"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUTS, ids=[" ".join(a)[:40] for a, _ in BAD_INPUTS])
+def test_bad_input_one_line_exit_125(timens, rundir, args, message):
+    mounts = mount_table()
+    proc = timens(*args)
+    assert proc.returncode == 125, proc.stderr
+    assert message in proc.stderr
+    assert proc.stderr.startswith("timens: ")
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert tree(rundir) in ([], ["meta", "ns", "pages"], ["ns"])
+    assert not any((rundir / "ns").glob("*")) if (rundir / "ns").exists() else True
+    assert mount_table() == mounts
+
+
+def test_changing_offsets_of_a_populated_namespace_is_refused(timens):
+    assert timens("create", "lab", "--boottime", "+1d").returncode == 0
+    try:
+        assert timens("exec", "lab", "--", "true").returncode == 0
+        proc = timens("set", "lab", "--boottime", "+2d")
+        assert proc.returncode == 125
+        assert "EACCES" in proc.stderr and "boottime" in proc.stderr
+        assert proc.stderr.count("\n") == 1
+    finally:
+        timens("delete", "lab")
+
+
+def test_duplicate_create_fails_cleanly(timens, rundir):
+    assert timens("create", "lab", "--boottime", "+1d").returncode == 0
+    try:
+        inode = (rundir / "ns" / "lab").stat().st_ino
+        proc = timens("create", "lab", "--boottime", "+5d")
+        assert proc.returncode == 125
+        assert 'namespace "lab" exists already' in proc.stderr
+        assert (rundir / "ns" / "lab").stat().st_ino == inode, "the first namespace is untouched"
+        out = timens("exec", "lab", "--", "cat", "/proc/self/timens_offsets").stdout
+        assert parse_offsets(out)["boottime"] == (DAY, 0)
+    finally:
+        timens("delete", "lab")
+
+
+DROP = ["setpriv", "--inh-caps=-all", "--bounding-set"]
+
+
+@pytest.mark.parametrize(
+    "dropped,message",
+    [("-sys_admin", "needs CAP_SYS_ADMIN"), ("-sys_time", "needs CAP_SYS_TIME")],
+)
+def test_missing_capability_says_what_to_do(rundir, dropped, message):
+    mounts = mount_table()
+    for args in (["run", "--boottime", "+1d", "--", "true"], ["create", "lab", "--boottime", "+1d"]):
+        proc = subprocess.run([*DROP, dropped, *timens_argv(*args)], capture_output=True, text=True)
+        assert proc.returncode == 125, proc.stderr
+        assert message in proc.stderr
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+        assert not (rundir / "ns" / "lab").exists(), "a failed create leaves no placeholder"
+    assert mount_table() == mounts
+
+
+# ---------------------------------------------------------------- named
+
+
+def test_named_namespace_lifecycle_leaves_nothing(timens, rundir):
+    mounts = mount_table()
+    assert timens("create", "lab", "--boottime", "+365d", "--monotonic", "+2h").returncode == 0
+    assert str(rundir / "ns" / "lab") in mount_table()
+    # It outlives the command that made it, and every process joins the same one.
+    first = timens("exec", "lab", "--", "cat", "/proc/uptime").stdout
+    assert abs(float(first.split()[0]) - host_uptime() - 365 * DAY) < 2
+    inode_a = timens("exec", "lab", "--", "readlink", "/proc/self/ns/time").stdout
+    inode_b = timens("exec", "lab", "--", "readlink", "/proc/self/ns/time").stdout
+    assert inode_a == inode_b and inode_a.startswith("time:[")
+    assert timens("delete", "lab").returncode == 0
+    assert mount_table() == mounts
+    assert not any((rundir / "ns").iterdir())
+    assert not any((rundir / "meta").iterdir())
+    assert timens("exec", "lab", "--", "true").returncode == 125
+
+
+def test_exec_pid_joins_a_running_process(timens):
+    assert timens("create", "lab", "--monotonic", "+3d").returncode == 0
+    sleeper = subprocess.Popen(
+        timens_argv("exec", "lab", "--", "sh", "-c", "echo $$; exec sleep 30"), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        pid = int(sleeper.stdout.readline())
+        out = timens("exec", "--pid", str(pid), "--", "cat", "/proc/self/timens_offsets").stdout
+        assert parse_offsets(out)["monotonic"] == (3 * DAY, 0)
+        show = json.loads(timens("show", "--pid", str(pid), "--json").stdout)
+        assert show["offsets"]["monotonic_ns"] == 3 * DAY * 10**9
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        timens("delete", "lab")
+
+
+# ---------------------------------------------------------------- list/show
+
+
+def find(namespaces, **match):
+    return [n for n in namespaces if all(n.get(k) == v for k, v in match.items())]
+
+
+def test_list_shows_namespaces_made_by_others(timens):
+    other = subprocess.Popen(["unshare", "--time", "--fork", "--kill-child", "--monotonic", "12345", "sleep", "30"])
+    try:
+        time.sleep(0.3)
+        listing = json.loads(timens("list", "--json").stdout)
+        assert listing["schema"] == "timens.list/1"
+        hits = [n for n in listing["namespaces"] if n["offsets"]["monotonic_ns"] == 12345 * 10**9]
+        assert hits, listing
+        assert hits[0]["processes"] >= 1 and "sleep" in hits[0]["command"]
+        assert hits[0]["name"] is None and hits[0]["host"] is False
+        host = [n for n in listing["namespaces"] if n["host"]]
+        assert len(host) == 1 and host[0]["processes"] > 1
+    finally:
+        other.kill()
+        other.wait()
+
+
+LIST_KEYS = {"inode", "name", "host", "offsets", "processes", "pid", "command"}
+
+
+def test_list_and_show_json_schema(timens):
+    assert timens("create", "lab", "--boottime", "+7d").returncode == 0
+    try:
+        listing = json.loads(timens("list", "--json").stdout)
+        (lab,) = find(listing["namespaces"], name="lab")
+        assert set(lab) == LIST_KEYS
+        assert lab["offsets"] == {"monotonic_ns": 0, "boottime_ns": 7 * DAY * 10**9, "realtime_ns": None}
+        assert lab["processes"] == 0 and lab["pid"] is None
+        text = timens("list").stdout
+        assert "lab" in text and "+7d" in text
+        assert timens().stdout == text.replace(text, timens().stdout)  # no arguments lists too
+        assert "lab" in timens().stdout
+
+        show = json.loads(timens("show", "lab", "--json").stdout)
+        assert show["schema"] == "timens.show/1"
+        assert set(show) == {"schema", "inode", "name", "pid", "offsets", "clocks", "uptime", "read_spread_ns"}
+        boot = show["clocks"]["boottime"]
+        assert abs(boot["inside_ns"] - boot["host_ns"] - 7 * DAY * 10**9) < 10**9
+        mono = show["clocks"]["monotonic"]
+        assert abs(mono["inside_ns"] - mono["host_ns"]) < 10**9
+        assert abs(float(show["uptime"]["inside"]) - float(show["uptime"]["host"]) - 7 * DAY) < 2
+        text = timens("show", "lab").stdout
+        for word in ("MONOTONIC", "BOOTTIME", "uptime", "REALTIME", "+7d"):
+            assert word in text
+    finally:
+        timens("delete", "lab")

@@ -1,0 +1,91 @@
+"""timens as a normal user: the kernel layer through a user namespace.
+
+The package is copied where `nobody` can read it and run with Debian's
+/usr/bin/python3, since the test virtualenv may live under /root.
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parent.parent / "src" / "timens"
+DAY = 86400
+
+pytestmark = pytest.mark.unprivileged
+
+
+@pytest.fixture(scope="module")
+def public_copy():
+    base = Path(tempfile.mkdtemp(prefix="timens-public-", dir="/tmp"))
+    shutil.copytree(PACKAGE, base / "timens", ignore=shutil.ignore_patterns("__pycache__"))
+    for root, dirs, files in os.walk(base):
+        for name in dirs + files:
+            os.chmod(os.path.join(root, name), 0o755)
+    os.chmod(base, 0o755)
+    yield base
+    shutil.rmtree(base)
+    shutil.rmtree(f"/tmp/timens-{nobody_uid()}", ignore_errors=True)
+
+
+def nobody_uid():
+    import pwd
+
+    return pwd.getpwnam("nobody").pw_uid
+
+
+def as_nobody(public, *args, **kwargs):
+    env = ["env", "-i", "PATH=/usr/bin:/bin", f"PYTHONPATH={public}", "HOME=/tmp", "LANG=C.UTF-8"]
+    cmd = ["runuser", "-u", "nobody", "--", *env, "/usr/bin/python3", "-m", "timens", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kwargs)
+
+
+def host_uptime():
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0])
+
+
+def test_run_as_normal_user_moves_boottime(public_copy):
+    proc = as_nobody(public_copy, "run", "--boottime", "+1d", "--monotonic", "=5d", "--", "cat", "/proc/uptime")
+    assert proc.returncode == 0, proc.stderr
+    assert abs(float(proc.stdout.split()[0]) - host_uptime() - DAY) < 2
+
+
+def test_normal_user_keeps_own_identity_and_status(public_copy):
+    proc = as_nobody(public_copy, "run", "--boottime", "+1d", "--", "sh", "-c", "id -u; exit 5")
+    assert proc.returncode == 5, proc.stderr
+    assert proc.stdout.strip() == str(nobody_uid())
+
+
+def test_normal_user_realtime(public_copy):
+    before = time.time()
+    proc = as_nobody(public_copy, "run", "--realtime", "+1000d", "--", "date", "+%s")
+    assert proc.returncode == 0, proc.stderr
+    assert abs(int(proc.stdout) - before - 1000 * DAY) < 5
+    assert not list(Path(f"/tmp/timens-{nobody_uid()}", "pages").glob("*")), "the run's page went with it"
+
+
+def test_normal_user_named_namespace_needs_root(public_copy):
+    proc = as_nobody(public_copy, "create", "lab", "--boottime", "+1d")
+    assert proc.returncode == 125
+    assert "need root" in proc.stderr and proc.stderr.count("\n") == 1
+    assert not Path(f"/tmp/timens-{nobody_uid()}", "ns", "lab").exists()
+
+
+def test_normal_user_bad_input_is_125(public_copy):
+    proc = as_nobody(public_copy, "run", "--boottime", "-5000d", "--", "true")
+    assert proc.returncode == 125
+    assert "out of range" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_normal_user_lists_own_namespaces(public_copy):
+    proc = as_nobody(public_copy, "run", "--monotonic", "+77s", "--", "/usr/bin/python3", "-m", "timens", "list", "--json",
+                     env=None)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    listing = json.loads(proc.stdout)
+    assert any(n["offsets"]["monotonic_ns"] == 77 * 10**9 and n["processes"] >= 1 for n in listing["namespaces"])
