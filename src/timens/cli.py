@@ -52,7 +52,7 @@ def build_parser():
     parser = Parser(
         prog="timens", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--version", action="version", version=f"timens {version()}")
+    parser.add_argument("--version", action=VersionAction, help="print the version and exit")
     sub = parser.add_subparsers(dest="action", metavar="COMMAND", parser_class=Parser)
 
     def command(name, help_, func, *, description=None):
@@ -135,6 +135,16 @@ def build_parser():
     p.add_argument("--oci", action="store_true", help="print the linux.timeOffsets object of an OCI runtime config")
     p.add_argument("command", nargs=argparse.REMAINDER, help="command to run in the restored namespace")
     return parser
+
+
+class VersionAction(argparse.Action):
+    """--version, reading the installed metadata only when asked (it is slow to import)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.exit(0, f"timens {version()}\n")
 
 
 def version():

@@ -11,7 +11,7 @@ that timens behaves the same on the host and nested inside a namespace.
 import os
 import subprocess
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import errors, kernel
 from .page import ClockPage, PageError
@@ -23,8 +23,7 @@ from .values import INSTANT, NSEC_PER_SEC, OFFSET, TARGET, ClockValue, format_of
 REALTIME_LIMIT_NS = (2**63 - 1) // NSEC_PER_SEC * NSEC_PER_SEC
 
 
-@dataclass(frozen=True)
-class Offsets:
+class Offsets(NamedTuple):
     """Offsets in nanoseconds against the host's clocks (not the caller's)."""
 
     monotonic: int = 0

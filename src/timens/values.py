@@ -12,7 +12,7 @@ Three shapes, all exact to the nanosecond (no floats on the way):
 Targets and instants become offsets once, at creation (see `namespace.py`).
 """
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 from fractions import Fraction
 
 from .errors import BadValue
@@ -47,8 +47,7 @@ REALTIME_HELP = (
 )
 
 
-@dataclass(frozen=True)
-class ClockValue:
+class ClockValue(NamedTuple):
     """What the user asked for one clock: kind is offset, target or instant."""
 
     kind: str
