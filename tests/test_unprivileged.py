@@ -89,3 +89,25 @@ def test_normal_user_lists_own_namespaces(public_copy):
 
     listing = json.loads(proc.stdout)
     assert any(n["offsets"]["monotonic_ns"] == 77 * 10**9 and n["processes"] >= 1 for n in listing["namespaces"])
+
+
+def test_root_joins_a_normal_users_realtime_namespace(public_copy, timens):
+    env = ["env", "-i", "PATH=/usr/bin:/bin", f"PYTHONPATH={public_copy}", "HOME=/tmp"]
+    user = subprocess.Popen(
+        ["runuser", "-u", "nobody", "--", *env, "/usr/bin/python3", "-m", "timens", "run", "--realtime", "+1000d",
+         "--boottime", "+2d", "--", "sh", "-c", "echo $$; exec sleep 30"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    pid = None
+    try:
+        pid = int(user.stdout.readline())
+        proc = timens("exec", "--pid", pid, "--", "sh", "-c", "date +%s; cat /proc/uptime")
+        assert proc.returncode == 0, proc.stderr
+        date, uptime = proc.stdout.splitlines()
+        assert abs(int(date) - time.time() - 1000 * DAY) < 5, "the page is found in the user's run directory"
+        assert abs(float(uptime.split()[0]) - host_uptime() - 2 * DAY) < 2
+    finally:
+        if pid:
+            os.kill(pid, 9)
+        user.kill()
+        user.wait()

@@ -258,5 +258,15 @@ def command_of(pid):
         return None
 
 
+def environ_of(pid):
+    """PID's environment as a dict, or {} if we may not read it."""
+    try:
+        with open(proc(pid, "environ"), "rb") as f:
+            items = f.read().split(b"\0")
+    except OSError:
+        return {}
+    return dict(i.decode(errors="replace").split("=", 1) for i in items if b"=" in i)
+
+
 def process_exists(pid):
     return os.path.exists(proc(pid))

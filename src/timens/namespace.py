@@ -240,6 +240,10 @@ class TimeNamespace:
             raise errors.NoSuchNamespace(f"no process with pid {pid}")
         fd = kernel.open_time_ns(kernel.proc(pid, "ns", "time"), f"of pid {pid}")
         user_fd = kernel.owning_userns_fd(fd) if os.geteuid() != 0 else None
+        if rundir is None:
+            # The process may have been started by another user's timens, whose
+            # pages live in that user's run directory: its environment says where.
+            rundir = kernel.environ_of(pid).get("TIMENS_RUNDIR")
         rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
         return cls(fd, user_fd=user_fd, pid=pid, rundir=rundir)
 
