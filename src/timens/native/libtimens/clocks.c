@@ -38,23 +38,25 @@ TIMENS_EXPORT int clock_gettime(clockid_t id, struct timespec *ts)
 	return namespace_now(id, ts);
 }
 
+/*
+ * From the nanosecond clock, truncated once: host microseconds + offset
+ * would truncate twice and could read up to 2 us early.
+ */
 TIMENS_EXPORT int gettimeofday(struct timeval *restrict tv, void *restrict tz)
 {
-	struct timespec off;
-	int ret = __atomic_load_n(&timens_real_gettimeofday, __ATOMIC_RELAXED)(tv, tz);
-	long nsec;
+	struct timespec ts;
 
 	/* The header says tv is never NULL; callers and the kernel disagree. */
 	__asm__("" : "+r"(tv));
-	if (ret != 0 || tv == NULL || !timens_realtime_offset(&off))
-		return ret;
-	nsec = tv->tv_usec * 1000L + off.tv_nsec;  /* < 2e9 */
-	tv->tv_sec += off.tv_sec;
-	if (nsec >= TIMENS_NSEC_PER_SEC) {
-		nsec -= TIMENS_NSEC_PER_SEC;
-		tv->tv_sec += 1;
-	}
-	tv->tv_usec = nsec / 1000;
+	if (__builtin_expect(tz != NULL, 0) &&
+	    __atomic_load_n(&timens_real_gettimeofday, __ATOMIC_RELAXED)(NULL, tz) != 0)
+		return -1;
+	if (tv == NULL)
+		return 0;
+	if (namespace_now(CLOCK_REALTIME, &ts) != 0)
+		return -1;
+	tv->tv_sec = ts.tv_sec;
+	tv->tv_usec = ts.tv_nsec / 1000;
 	return 0;
 }
 

@@ -28,10 +28,10 @@
 #define TIMENS_EXPORT __attribute__((visibility("default")))
 #define TIMENS_NSEC_PER_SEC 1000000000LL
 
-/* Readers give up on a writer after this many spins (tens of ms): a writer
+/* Readers give up on a writer after this many spins (about 0.1 s on x86-64): a writer
  * that died between making seq odd and making it even again must not hang
  * the program. The reader then warns once and reads host time. */
-#define TIMENS_SPIN_LIMIT 1000000UL
+#define TIMENS_SPIN_LIMIT 4000000UL
 
 /* Clock ids that read the namespace's REALTIME: host value + offset. */
 #define TIMENS_REALTIME_CLOCKS                                                 \
