@@ -173,6 +173,19 @@ def test_reads_stay_fast(make_page, compile_probe):
     assert time.monotonic() - start < 30
 
 
+def test_reads_before_the_constructor_get_host_time(make_page, compile_probe):
+    """Another library's constructor, run before libtimens's, reads host time."""
+    early = compile_probe("rt_early", "-shared", "-fPIC")
+    page = make_page(OFFSETS["+100y"])
+    env = preload_env(page.path, LD_PRELOAD=f"{LIB} {early}")
+    proc = subprocess.run([compile_probe("rt_reads")], env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    got = parse_lines(proc.stdout)
+    check_bracketed(got["early"], 0, 0, "read from an earlier constructor")
+    check_bracketed(got["REALTIME"], OFFSETS["+100y"], 0, "REALTIME in main")
+
+
 # --- absolute deadlines ---------------------------------------------------------
 
 # case -> what the call returns when the deadline passes
