@@ -133,7 +133,8 @@ def build_parser():
         "wall: also add the host REALTIME that passed since the save",
     )
     p.add_argument("--oci", action="store_true", help="print the linux.timeOffsets object of an OCI runtime config")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="command to run in the restored namespace")
+    # "*", not REMAINDER: options may follow FILE (timens restore FILE --name lab); main() splits at "--"
+    p.add_argument("command", nargs="*", help="command to run in the restored namespace (after --)")
     return parser
 
 
