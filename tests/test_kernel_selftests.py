@@ -8,6 +8,7 @@ checks, and the test compares with the host clocks it reads around the run.
 
 Linux only, needs root (or a user namespace) and CLONE_NEWTIME.
 """
+import contextlib
 import os
 import re
 import subprocess
@@ -309,6 +310,39 @@ def test_exec_fork_vfork_inheritance(timens, compile_probe):
 
 # -- timens.c: a namespace applies to its members only; setns into it --------
 
+@contextlib.contextmanager
+def holding(*timens_args, probe):
+    """Run `timens ARGS -- kt_clocks --hold`; yield (host before, host after,
+    what it read) while it stays inside, then let it exit."""
+    before = host_clocks()
+    holder = subprocess.Popen(timens_argv(*timens_args, "--", probe, "--hold"),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in holder.stdout:
+            lines.append(line)
+            if line.startswith("ppid "):
+                break
+        after = host_clocks()
+        read = parse_clocks("".join(lines))
+        assert read[0], f"timens {timens_args} printed nothing (exit {holder.poll()})"
+        yield before, after, read
+    finally:
+        holder.stdin.close()
+        status = holder.wait(timeout=10)
+    assert status == 0, f"timens {timens_args} -- kt_clocks --hold: exit {status}"
+
+
+def check_enters(timens, probe, how, offsets, ns_inode):
+    """`timens exec HOW -- kt_clocks` reads host + offsets in namespace ns_inode."""
+    before = host_clocks()
+    proc = ok(timens("exec", *how, "--", probe), f"timens exec {how}")
+    after = host_clocks()
+    clocks, facts = parse_clocks(proc.stdout)
+    assert_clock_window(clocks, before, after, offsets, f"timens exec {how}")
+    assert facts["ns_time"] == ns_inode, how
+
+
 def test_create_exec_and_enter_by_pid(timens, compile_probe, rundir):
     """`timens create` shifts no one; `timens exec NAME` and `timens exec --pid`
     enter the same namespace and read the same offsets."""
@@ -324,36 +358,27 @@ def test_create_exec_and_enter_by_pid(timens, compile_probe, rundir):
         assert_clock_window(clocks, before, after, {"monotonic": 0, "boottime": 0}, "outside")
         assert facts["ns_time"] == host_ns_inode()
 
-        # A process entering by name is inside. Keep it there (--hold).
-        before = host_clocks()
-        holder = subprocess.Popen(timens_argv("exec", "kt-ns", "--", probe, "--hold"),
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        try:
-            lines = []
-            for line in holder.stdout:
-                lines.append(line)
-                if line.startswith("ppid "):
-                    break
-            after = host_clocks()
-            clocks, held = parse_clocks("".join(lines))
-            assert clocks, f"timens exec kt-ns printed nothing (exit {holder.poll()})"
+        # A process entering by name is inside; entering again by name, or by
+        # that process's pid, is the same namespace.
+        with holding("exec", "kt-ns", probe=probe) as (before, after, (clocks, held)):
             assert_clock_window(clocks, before, after, offsets, "timens exec NAME")
             assert held["ns_time"] != host_ns_inode()
-
-            # Entering again by name, and by the holder's pid, is the same namespace.
             for how in (["kt-ns"], ["--pid", str(held["pid"])]):
-                before = host_clocks()
-                proc = ok(timens("exec", *how, "--", probe), f"timens exec {how}")
-                after = host_clocks()
-                clocks, facts = parse_clocks(proc.stdout)
-                assert_clock_window(clocks, before, after, offsets, f"timens exec {how}")
-                assert facts["ns_time"] == held["ns_time"], how
-        finally:
-            holder.stdin.close()
-            status = holder.wait(timeout=10)
-        assert status == 0, f"timens exec kt-ns -- kt_clocks --hold: exit {status}"
+                check_enters(timens, probe, how, offsets, held["ns_time"])
     finally:
         ok(timens("delete", "kt-ns"), "timens delete")
+
+
+def test_enter_run_namespace_by_pid(timens, compile_probe):
+    """A namespace made by `timens run` has no name; `timens exec --pid` enters it."""
+    if host_uptime() < 120:
+        pytest.skip("host booted too recently for negative offsets")
+    probe = compile_probe("kt_clocks")
+    offsets = {"monotonic": -30 * NS, "boottime": 4 * DAY}
+    with holding("run", "--monotonic=-30s", "--boottime=+4d", probe=probe) as (
+            before, after, (clocks, held)):
+        assert_clock_window(clocks, before, after, offsets, "timens run")
+        check_enters(timens, probe, ["--pid", str(held["pid"])], offsets, held["ns_time"])
 
 
 def test_named_offsets_frozen_once_entered(timens, compile_probe, rundir):
