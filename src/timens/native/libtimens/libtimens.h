@@ -74,8 +74,7 @@ void *timens_next(void **slot, const char *name);
 void timens_warn_once(const char *what, const char *reason);
 
 /* The reader's slow path: 1 to give up (host time), 0 to spin on. */
-int timens_reader_wait(const struct timens_page *p, uint32_t seq,
-		       unsigned long *spins);
+int timens_reader_wait(uint32_t seq, unsigned long *spins);
 
 /*
  * The REALTIME offset of this namespace. Returns 0 (and a zero offset) when
@@ -97,7 +96,7 @@ static inline int timens_realtime_offset(struct timespec *off)
 	for (;;) {
 		seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
 		if (__builtin_expect(seq & 1u, 0)) {
-			if (timens_reader_wait(p, seq, &spins))
+			if (timens_reader_wait(seq, &spins))
 				return 0;
 			continue;
 		}
@@ -106,7 +105,7 @@ static inline int timens_realtime_offset(struct timespec *off)
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__builtin_expect(__atomic_load_n(&p->seq, __ATOMIC_RELAXED) == seq, 1))
 			break;
-		if (timens_reader_wait(p, seq, &spins))
+		if (timens_reader_wait(seq, &spins))
 			return 0;
 	}
 	if (__builtin_expect(nsec < 0 || nsec >= TIMENS_NSEC_PER_SEC, 0)) {

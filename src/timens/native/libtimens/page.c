@@ -100,10 +100,8 @@ void timens_warn_once(const char *what, const char *reason)
 	(void)ignored;
 }
 
-int timens_reader_wait(const struct timens_page *p, uint32_t seq,
-		       unsigned long *spins)
+int timens_reader_wait(uint32_t seq, unsigned long *spins)
 {
-	(void)p;
 	/* A writer we already gave up on: do not spin for it again. */
 	if ((seq & 1u) && __atomic_load_n(&timens_stuck_seq, __ATOMIC_RELAXED) == seq)
 		return 1;

@@ -42,32 +42,41 @@ static void store_offset(struct timens_page *p, const struct timespec *off)
 	__atomic_store_n(&p->seq, odd + 1, __ATOMIC_RELEASE);  /* fields before seq */
 }
 
+/* The page file opened for writing, or -1 with errno EPERM: no page, or
+ * this caller may not write it. */
+static int open_page_for_writing(void)
+{
+	struct stat st;
+	int fd;
+
+	if (__atomic_load_n(&timens_page, __ATOMIC_ACQUIRE) == NULL) {
+		errno = EPERM;  /* no page: nothing inside may move */
+		return -1;
+	}
+	fd = open(timens_page_path, O_RDWR | O_CLOEXEC);
+	if (fd >= 0 && (fstat(fd, &st) != 0 || st.st_size < TIMENS_PAGE_SIZE)) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		errno = EPERM;
+	return fd;
+}
+
 /* Make the namespace's REALTIME read *want from now on. */
 static int set_namespace_realtime(const struct timespec *want)
 {
 	struct timespec now, off;
 	struct timens_page *p;
-	struct stat st;
 	int fd, err = 0;
 
 	if (want->tv_sec < 0 || want->tv_nsec < 0 || want->tv_nsec >= TIMENS_NSEC_PER_SEC) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (__atomic_load_n(&timens_page, __ATOMIC_ACQUIRE) == NULL) {
-		errno = EPERM;  /* no page: nothing inside may move */
+	fd = open_page_for_writing();
+	if (fd < 0)
 		return -1;
-	}
-	fd = open(timens_page_path, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		errno = EPERM;
-		return -1;
-	}
-	if (fstat(fd, &st) != 0 || st.st_size < TIMENS_PAGE_SIZE) {
-		close(fd);
-		errno = EPERM;
-		return -1;
-	}
 	p = mmap(NULL, TIMENS_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		close(fd);
@@ -85,7 +94,7 @@ static int set_namespace_realtime(const struct timespec *want)
 		goto out;
 	}
 	/* Point of no return: nothing below can fail. */
-	timens_real_clock_gettime(CLOCK_REALTIME, &now);
+	__atomic_load_n(&timens_real_clock_gettime, __ATOMIC_RELAXED)(CLOCK_REALTIME, &now);
 	off.tv_sec = want->tv_sec - now.tv_sec;
 	off.tv_nsec = want->tv_nsec - now.tv_nsec;
 	if (off.tv_nsec < 0) {
@@ -123,11 +132,11 @@ TIMENS_EXPORT int settimeofday(const struct timeval *tv, const struct timezone *
 
 	(void)tz;
 	if (tv == NULL) {
-		if (__atomic_load_n(&timens_page, __ATOMIC_ACQUIRE) == NULL ||
-		    access(timens_page_path, W_OK) != 0) {
-			errno = EPERM;
+		int fd = open_page_for_writing();
+
+		if (fd < 0)
 			return -1;
-		}
+		close(fd);
 		return 0;
 	}
 	if (tv->tv_usec < 0 || tv->tv_usec >= 1000000) {
