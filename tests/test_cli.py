@@ -262,8 +262,7 @@ def test_list_and_show_json_schema(timens):
         assert lab["processes"] == 0 and lab["pid"] is None
         text = timens("list").stdout
         assert "lab" in text and "+7d" in text
-        assert timens().stdout == text.replace(text, timens().stdout)  # no arguments lists too
-        assert "lab" in timens().stdout
+        assert "lab" in timens().stdout, "no arguments lists too"
 
         show = json.loads(timens("show", "lab", "--json").stdout)
         assert show["schema"] == "timens.show/1"

@@ -241,8 +241,8 @@ def cmd_set(args):
         for clock in ("monotonic", "boottime"):
             if getattr(args, clock) is not None:
                 raise errors.OffsetsFrozen(
-                    f"cannot change {clock} of {describe(ns)}: the kernel fixes MONOTONIC and BOOTTIME "
-                    "offsets once the namespace exists and a process has entered (EACCES); "
+                    f"cannot change {clock} of {describe(ns)}: the kernel takes MONOTONIC and BOOTTIME "
+                    "offsets only before a namespace is first used, and refuses them after (EACCES); "
                     "make a new namespace with 'timens create' instead"
                 )
         if args.realtime is None:

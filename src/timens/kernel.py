@@ -100,7 +100,12 @@ def open_time_ns(path, what):
     except FileNotFoundError:
         raise errors.NoSuchNamespace(f"no such time namespace: {what}") from None
     except PermissionError as err:
-        raise errors.PermissionDenied(f"cannot open time namespace {what}: {err.strerror}; run as root") from err
+        hint = (
+            "the process holds capabilities timens lacks (it needs CAP_SYS_PTRACE and every capability the process has)"
+            if os.geteuid() == 0
+            else "run as root or as the process's owner"
+        )
+        raise errors.PermissionDenied(f"cannot open time namespace {what}: {err.strerror}; {hint}") from err
     try:
         kind = fcntl.ioctl(fd, NS_GET_NSTYPE)
     except OSError:
