@@ -33,11 +33,11 @@ KERNEL_CLOCKS = ("monotonic", "boottime")
 # `_check_field`; fields not listed here are ignored (see docs/snapshot.md).
 FIELDS = {
     "tool": {"name": "str", "version": "str"},
-    "taken": {"host_realtime_ns": "int64", "spread_ns": "ns>=0"},
-    "clocks": {"monotonic_ns": "ns>=0", "boottime_ns": "ns>=0", "realtime_ns": "int64"},
+    "taken": {"host_realtime_ns": "int64", "spread_ns": "int64>=0"},
+    "clocks": {"monotonic_ns": "int64>=0", "boottime_ns": "int64>=0", "realtime_ns": "int64"},
     "offsets": {"monotonic_ns": "int64", "boottime_ns": "int64", "realtime_ns": "int64|null"},
     "host": {"boot_id": "str", "kernel_release": "str", "hostname": "str"},
-    "namespace": {"name": "str|null", "inode": "ns>=0"},
+    "namespace": {"name": "str|null", "inode": "int64>=0"},
 }
 MAX_STR = 256
 
@@ -216,9 +216,9 @@ def _check_field(shown, where, values, field, kind):
         return
     if not _is_int(value):
         raise errors.SnapshotError(
-            f"snapshot {shown}: {where} must be an integer number of nanoseconds, not {_describe(value)}"
+            f"snapshot {shown}: {where} must be an integer, not {_describe(value)}"
         )
-    low = 0 if kind == "ns>=0" else INT64_MIN
+    low = 0 if kind == "int64>=0" else INT64_MIN
     if not low <= value <= INT64_MAX:
         raise errors.SnapshotError(
             f"snapshot {shown}: {where} = {value} is out of range ({low} to {INT64_MAX}, signed 64-bit)"
