@@ -13,7 +13,6 @@ Targets and instants become offsets once, at creation (see `namespace.py`).
 """
 import re
 from typing import NamedTuple
-from fractions import Fraction
 
 from .errors import BadValue
 
@@ -62,25 +61,29 @@ def parse_duration(text, what="value", shown=None):
     """'2h30m' -> nanoseconds. No sign here; callers handle it."""
     shown = text if shown is None else shown
     if _BARE.fullmatch(text):
-        return _exact_ns(Fraction(text) * NSEC_PER_SEC, shown, what)
-    pos, total = 0, Fraction(0)
+        return _scaled(text, NSEC_PER_SEC, shown, what)
+    pos, total = 0, 0
     for match in _TERM.finditer(text):
         if match.start() != pos:
             break
-        total += Fraction(match.group(1)) * UNITS_NS[match.group(2)]
+        total += _scaled(match.group(1), UNITS_NS[match.group(2)], shown, what)
         pos = match.end()
     if pos != len(text) or pos == 0:
         raise BadValue(
             f"malformed {what} {shown!r}: expected a number with units "
             "ns, us, ms, s, m, h, d, w or y, e.g. +1d, -3h, +2h30m, +1.5s"
         )
-    return _exact_ns(total, shown, what)
+    return total
 
 
-def _exact_ns(value, text, what):
-    if value.denominator != 1:
-        raise BadValue(f"{what} {text!r} is finer than a nanosecond")
-    return int(value)
+def _scaled(number, unit_ns, shown, what):
+    """'1.5' * unit, exactly, in integer arithmetic."""
+    whole, _, frac = number.partition(".")
+    scale = 10 ** len(frac)
+    ns, rest = divmod((int(whole or 0) * scale + int(frac or 0)) * unit_ns, scale)
+    if rest:
+        raise BadValue(f"{what} {shown!r} is finer than a nanosecond")
+    return ns
 
 
 def parse_clock_value(text, clock):
