@@ -15,7 +15,7 @@ def main():
     status = 0
     for script in sorted(BENCH.glob("bench_*.py")):
         print(f"\n## {script.name}\n", flush=True)
-        status |= subprocess.run([sys.executable, str(script), *sys.argv[1:]]).returncode
+        status |= subprocess.run([sys.executable, str(script)]).returncode
     return status
 
 
