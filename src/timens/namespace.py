@@ -11,7 +11,7 @@ that timens behaves the same on the host and nested inside a namespace.
 import os
 import subprocess
 import time
-from typing import NamedTuple
+from collections import namedtuple
 
 from . import errors, kernel
 from .page import ClockPage, PageError
@@ -23,12 +23,13 @@ from .values import INSTANT, NSEC_PER_SEC, OFFSET, TARGET, ClockValue, format_of
 REALTIME_LIMIT_NS = (2**63 - 1) // NSEC_PER_SEC * NSEC_PER_SEC
 
 
-class Offsets(NamedTuple):
-    """Offsets in nanoseconds against the host's clocks (not the caller's)."""
+class Offsets(namedtuple("Offsets", "monotonic boottime realtime", defaults=(0, 0, None))):
+    """Offsets in nanoseconds against the host's clocks (not the caller's).
 
-    monotonic: int = 0
-    boottime: int = 0
-    realtime: int | None = None  # None: no clock page, REALTIME is the host's
+    realtime is None when the namespace has no clock page (host REALTIME).
+    """
+
+    __slots__ = ()
 
     def as_json(self):
         return {"monotonic_ns": self.monotonic, "boottime_ns": self.boottime, "realtime_ns": self.realtime}

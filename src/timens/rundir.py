@@ -8,7 +8,6 @@ Default /run/timens for root, $XDG_RUNTIME_DIR/timens otherwise (falling
 back to /tmp/timens-UID, made 0700 and checked to be ours); TIMENS_RUNDIR
 overrides. Files are only ever created inside it.
 """
-import json
 import os
 import stat
 from pathlib import Path
@@ -90,6 +89,8 @@ class RunDir:
             return []
 
     def read_meta(self, name):
+        import json
+
         try:
             return json.loads(self.meta_file(name).read_text())
         except (OSError, ValueError):
@@ -97,6 +98,8 @@ class RunDir:
 
     def write_meta(self, name, data):
         """Write NAME's metadata atomically: a temporary file, then rename."""
+        import json
+
         self.ensure("meta_dir")
         final = self.meta_file(name)
         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")

@@ -12,7 +12,7 @@ Three shapes, all exact to the nanosecond (no floats on the way):
 Targets and instants become offsets once, at creation (see `namespace.py`).
 """
 import re
-from typing import NamedTuple
+from collections import namedtuple
 
 from .errors import BadValue
 
@@ -46,12 +46,14 @@ REALTIME_HELP = (
 )
 
 
-class ClockValue(NamedTuple):
-    """What the user asked for one clock: kind is offset, target or instant."""
+class ClockValue(namedtuple("ClockValue", "kind ns text", defaults=("",))):
+    """What the user asked for one clock: kind is offset, target or instant.
 
-    kind: str
-    ns: int
-    text: str = ""
+    (A namedtuple rather than typing.NamedTuple: `typing` is slow to import,
+    and every `timens run` pays for its imports.)
+    """
+
+    __slots__ = ()
 
     def __str__(self):
         return self.text or format_offset(self.ns)
