@@ -213,6 +213,7 @@ def test_exec_pid_joins_a_running_process(timens):
     sleeper = subprocess.Popen(
         timens_argv("exec", "lab", "--", "sh", "-c", "echo $$; exec sleep 30"), stdout=subprocess.PIPE, text=True
     )
+    pid = None
     try:
         pid = int(sleeper.stdout.readline())
         out = timens("exec", "--pid", str(pid), "--", "cat", "/proc/self/timens_offsets").stdout
@@ -220,6 +221,8 @@ def test_exec_pid_joins_a_running_process(timens):
         show = json.loads(timens("show", "--pid", str(pid), "--json").stdout)
         assert show["offsets"]["monotonic_ns"] == 3 * DAY * 10**9
     finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
         sleeper.kill()
         sleeper.wait()
         timens("delete", "lab")

@@ -85,3 +85,10 @@ def test_format_offset_round_trips():
     for ns in (0, 1, -1, 86400 * S, -3 * 3600 * S, 9000 * S + 5, 400 * 86400 * S + 1_500_000_000):
         text = format_offset(ns)
         assert parse_clock_value(text, "boottime").ns == ns, text
+
+
+def test_format_offset_for_people_cuts_towards_zero():
+    assert format_offset(1_500_000_123, 3) == "+1.5s"
+    assert format_offset(-1_999_999_999, 3) == "-1.999s"
+    assert format_offset(999_999, 3) == "0"
+    assert format_offset(86400 * S + 5, 3) == "+1d"

@@ -272,7 +272,7 @@ def cmd_list(args):
     if args.json:
         print_json({"schema": "timens.list/1", "namespaces": [n.as_json() for n in namespaces]})
         return 0
-    fmt = lambda v: "?" if v is None else format_offset(v)  # noqa: E731
+    fmt = lambda v: "?" if v is None else format_offset(v, 3)  # noqa: E731
     rows = [("INODE", "NAME", "MONOTONIC", "BOOTTIME", "REALTIME", "PROCS", "PID", "COMMAND")]
     for n in namespaces:
         rows.append(
@@ -281,7 +281,7 @@ def cmd_list(args):
                 n.name or ("(host)" if n.host else "-"),
                 fmt(n.monotonic),
                 fmt(n.boottime),
-                "-" if n.realtime is None else format_offset(n.realtime),
+                "-" if n.realtime is None else format_offset(n.realtime, 3),
                 str(len(n.pids)),
                 str(n.pid or "-"),
                 (n.command or "-")[:60],

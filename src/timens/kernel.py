@@ -73,9 +73,9 @@ def check_kernel_offset(clock, offset_ns, shown, reading_root_ns):
     if abs(offset_ns) // NSEC_PER_SEC > KTIME_SEC_MAX or not 0 <= inside <= CLOCK_VALUE_MAX_NS:
         raise errors.OutOfRange(
             f"{clock} {shown} is out of range: {clock.upper()} would read "
-            f"{format_offset(inside).lstrip('+')} inside; the kernel allows 0 to "
+            f"{format_offset(inside, 3).lstrip('+')} inside; the kernel allows 0 to "
             f"{KTIME_SEC_MAX // 2} s (about 146 years), so the offset must be "
-            f"between {format_offset(low)} and {format_offset(high)} now"
+            f"between {format_offset(low, 3)} and {format_offset(high, 3)} now"
         )
 
 

@@ -96,7 +96,7 @@ def check_realtime(offset, shown, host_now):
         raise errors.OutOfRange(
             f"realtime {shown} is out of range: REALTIME must read between "
             f"1677-09-21 and 2262-04-11 (signed 64-bit nanoseconds), so the offset "
-            f"must be between {format_offset(low)} and {format_offset(high)} now"
+            f"must be between {format_offset(low, 3)} and {format_offset(high, 3)} now"
         )
 
 

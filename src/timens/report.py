@@ -42,7 +42,7 @@ def print_report(report):
     offsets = report["offsets"]
     for clock in ("monotonic", "boottime"):
         c = report["clocks"][clock]
-        rows.append((clock.upper(), secs(c["inside_ns"]), secs(c["host_ns"]), format_offset(offsets[clock + "_ns"])))
+        rows.append((clock.upper(), secs(c["inside_ns"]), secs(c["host_ns"]), format_offset(offsets[clock + "_ns"], 3)))
     rows.append(("uptime", report["uptime"]["inside"] + " s", report["uptime"]["host"] + " s", ""))
     rt = report["clocks"]["realtime"]
     rt_offset = offsets["realtime_ns"]
@@ -51,7 +51,7 @@ def print_report(report):
             "REALTIME",
             format_instant(rt["inside_ns"]),
             format_instant(rt["host_ns"]),
-            "none (host time)" if rt_offset is None else format_offset(rt_offset),
+            "none (host time)" if rt_offset is None else format_offset(rt_offset, 3),
         )
     )
     widths = [max(len(r[i]) for r in rows) for i in range(3)]

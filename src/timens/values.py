@@ -148,8 +148,15 @@ def split_ns(ns):
     return divmod(ns, NSEC_PER_SEC)
 
 
-def format_offset(ns):
-    """+400d, -3h, +1d2h30m, +1.5s, 0: the shortest exact form."""
+def format_offset(ns, digits=9):
+    """+400d, -3h, +1d2h30m, +1.5s, 0: the shortest form, exact by default.
+
+    With fewer DIGITS after the decimal point (for people, in tables and
+    messages), the fraction is cut towards zero.
+    """
+    if digits < 9:
+        unit = 10 ** (9 - digits)
+        ns = ns // unit * unit if ns >= 0 else -(-ns // unit * unit)
     if ns == 0:
         return "0"
     sign, ns = ("-" if ns < 0 else "+"), abs(ns)
