@@ -7,9 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.timens-installed
 # gcc builds libtimens.so and the test probes; util-linux gives unshare and
-# setpriv; perl and tcl are runtimes the REALTIME tests read dates from;
+# setpriv; perl, tcl and nodejs are runtimes the REALTIME tests read dates from;
 # libfaketime is the peer the benchmark compares against.
-DEBIAN_PACKAGES := gcc libc6-dev make util-linux procps python3-venv perl tcl libfaketime
+DEBIAN_PACKAGES := gcc libc6-dev make util-linux procps python3-venv perl tcl nodejs libfaketime
 NATIVE_SOURCES := $(wildcard src/timens/native/*.c src/timens/native/*.h src/timens/native/libtimens/*.[ch])
 
 .PHONY: demo test bench setup debian-packages clean

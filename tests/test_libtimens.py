@@ -273,8 +273,7 @@ def test_deadline_one_second_ahead_waits_one_second(deadlines, case, offset_name
 @pytest.fixture(scope="module")
 def no_sys_time():
     """argv prefix that runs a command as root without CAP_SYS_TIME."""
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is missing")
+    assert shutil.which("setpriv"), "setpriv (util-linux) is missing"
     status = subprocess.run([*NO_SYS_TIME, "cat", "/proc/self/status"], capture_output=True,
                             text=True, check=True).stdout
     eff = int(next(line for line in status.splitlines() if line.startswith("CapEff")).split()[1], 16)
@@ -432,8 +431,7 @@ PROGRAMS = {
 @pytest.mark.parametrize("program", PROGRAMS)
 def test_program_reads_namespace_date(make_page, program, offset_name):
     argv, stdin = PROGRAMS[program]
-    if shutil.which(argv[0]) is None:
-        pytest.skip(f"{argv[0]} is not installed")
+    assert shutil.which(argv[0]), f"{argv[0]} is missing: `make test` installs it (Makefile DEBIAN_PACKAGES)"
     offset = PROGRAM_OFFSETS[offset_name]
     page = make_page(offset)
     before = time.time()
