@@ -280,3 +280,15 @@ def test_list_and_show_json_schema(timens):
             assert word in text
     finally:
         timens("delete", "lab")
+
+
+def test_delete_clears_a_stale_entry(timens, rundir):
+    """A name whose mount went away (reboot, umount by hand) can still be deleted."""
+    assert timens("create", "lab", "--realtime", "+1d").returncode == 0
+    inode = (rundir / "ns" / "lab").stat().st_ino
+    assert (rundir / "pages" / str(inode)).exists()
+    subprocess.run(["umount", str(rundir / "ns" / "lab")], check=True)
+    proc = timens("exec", "lab", "--", "true")
+    assert proc.returncode == 125 and "not mounted, or stale" in proc.stderr
+    assert timens("delete", "lab").returncode == 0
+    assert tree(rundir / "ns") == [] and tree(rundir / "meta") == [] and tree(rundir / "pages") == []

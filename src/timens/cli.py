@@ -252,12 +252,12 @@ def cmd_set(args):
 
 
 def cmd_delete(args):
-    from .namespace import TimeNamespace
+    from .namespace import delete_named
 
     status = 0
     for name in args.names:
         try:
-            TimeNamespace.open(name).delete()
+            delete_named(name)
         except errors.TimensError as err:
             print(f"timens: {err}", file=sys.stderr)
             status = EXIT_OWN_ERROR

@@ -388,5 +388,28 @@ class TimeNamespace:
             self.close()
 
 
+def delete_named(name, *, rundir=None):
+    """Delete the named namespace NAME, or clear a stale entry of that name.
+
+    An entry is stale when its file is no longer a mounted namespace (after
+    a reboot of a persistent run directory, or an unmount by hand).
+    """
+    rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
+    try:
+        ns = TimeNamespace.open(name, rundir=rundir)
+    except errors.NoSuchNamespace:
+        path = rundir.ns_file(name)
+        if not path.exists():
+            raise
+        meta = rundir.read_meta(name)
+        kernel.detach_mount(path)
+        path.unlink(missing_ok=True)
+        rundir.remove_meta(name)
+        if meta.get("inode"):
+            rundir.page_file(meta["inode"]).unlink(missing_ok=True)
+        return
+    ns.delete()
+
+
 def kernel_dict(offsets):
     return {"monotonic": offsets.monotonic, "boottime": offsets.boottime}
