@@ -292,3 +292,18 @@ def test_delete_clears_a_stale_entry(timens, rundir):
     assert proc.returncode == 125 and "not mounted, or stale" in proc.stderr
     assert timens("delete", "lab").returncode == 0
     assert tree(rundir / "ns") == [] and tree(rundir / "meta") == [] and tree(rundir / "pages") == []
+
+
+def test_nested_values_are_relative_to_the_callers_clocks(timens):
+    inner = timens_argv("run", "--realtime", "+1d", "--boottime", "+1d", "--", "sh", "-c", "date +%s; cat /proc/uptime")
+    proc = timens("run", "--realtime", "+1d", "--boottime", "+1d", "--", *inner)
+    assert proc.returncode == 0, proc.stderr
+    date, uptime = proc.stdout.splitlines()
+    assert abs(int(date) - time.time() - 2 * DAY) < 5
+    assert abs(float(uptime.split()[0]) - host_uptime() - 2 * DAY) < 2
+    # An inner namespace without --realtime keeps the outer REALTIME; a target is absolute.
+    inherit = timens("run", "--realtime", "+1d", "--", *timens_argv("run", "--boottime", "+1d", "--", "date", "+%s"))
+    assert abs(int(inherit.stdout) - time.time() - DAY) < 5, inherit.stderr
+    target = timens("run", "--realtime", "+1d", "--",
+                    *timens_argv("run", "--realtime", "@2030-01-01T00:00:00Z", "--", "date", "-u", "+%F %H:%M"))
+    assert target.stdout == "2030-01-01 00:00\n", target.stderr
