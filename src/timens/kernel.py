@@ -210,7 +210,8 @@ def helper_error(stderr, map_user=False):
     """Turn `timens-helper: STEP: ERRNO (text)` into the right TimensError."""
     match = re.search(r"timens-helper: ([\w-]+): (\w+) \((.*)\)", stderr)
     if not match:
-        return errors.TimensError(stderr.strip() or "timens-helper failed")
+        text = stderr.strip().splitlines()[-1] if stderr.strip() else "timens-helper failed"
+        return errors.TimensError(text.removeprefix("timens: "))
     step, name, text = match.groups()
     if step == "offsets" and name == "ERANGE":
         return errors.OutOfRange("the kernel refused the offsets (ERANGE): a clock would leave 0 to 146 years")

@@ -17,8 +17,9 @@
  *       Print what this process reads, at one instant, for the parent to
  *       parse: "name sec nsec" lines, then the spread of the whole reading.
  *
- * Errors go to stderr as one line prefixed "timens-helper: STEP: " with
- * the errno name, and exit 125; a failed exec exits 126 or 127 like a shell.
+ * Errors go to stderr as one line and exit 125: for hold, prefixed
+ * "timens-helper: STEP: " with the errno name, for the caller to translate;
+ * for enter, worded for the user. A failed exec exits 126 or 127 like a shell.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,6 +44,18 @@ static int fail(const char *step)
 
 	fprintf(stderr, "timens-helper: %s: %s (%s)\n", step, strerrorname_np(err) ? strerrorname_np(err) : "?",
 		strerror(err));
+	return EXIT_OWN_ERROR;
+}
+
+/* enter's failures reach the user as they are: say what to do. */
+static int refuse(const char *what)
+{
+	int err = errno;
+
+	fprintf(stderr, "timens: cannot enter the time namespace: could not join %s: %s (%s); %s\n", what,
+		strerror(err), strerrorname_np(err) ? strerrorname_np(err) : "?",
+		err == EPERM ? "this needs CAP_SYS_ADMIN over the namespace: run as root or as the user who made it"
+			     : "the namespace may be gone");
 	return EXIT_OWN_ERROR;
 }
 
@@ -137,9 +150,9 @@ static int enter(int argc, char **argv)
 	}
 	/* The user namespace first: it grants the right to join the time one. */
 	if (userns_fd >= 0 && setns(userns_fd, CLONE_NEWUSER) < 0)
-		return fail("setns-user");
+		return refuse("the user namespace that owns it");
 	if (setns(timens_fd, CLONE_NEWTIME) < 0)
-		return fail("setns-time");
+		return refuse("it");
 	if (userns_fd >= 0)
 		close(userns_fd);
 	close(timens_fd);
