@@ -281,13 +281,18 @@ class TimeNamespace:
         return Offsets(kern.get("monotonic", 0), kern.get("boottime", 0), self.realtime_offset())
 
     def set_realtime(self, value):
-        """Change REALTIME for every process inside, live (from their next read)."""
+        """Change REALTIME for every process inside, live (from their next read).
+
+        VALUE means what it means at creation: an offset from the caller's
+        REALTIME (not added to the namespace's current offset), or @DATE.
+        """
         value = as_value(value, "realtime")
         current = self.realtime_offset()
-        host_now = time.time_ns() - caller_realtime_offset()
+        own = caller_realtime_offset()
+        host_now = time.time_ns() - own
         if value.kind == TARGET:
             raise errors.BadValue("realtime takes an offset or @DATE, not =VALUE")
-        offset = value.ns - host_now if value.kind == INSTANT else (current or 0) + value.ns
+        offset = value.ns - host_now if value.kind == INSTANT else own + value.ns
         check_realtime(offset, str(value), host_now)
         if current is None:
             self._make_page(offset)

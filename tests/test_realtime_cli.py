@@ -1,0 +1,135 @@
+"""REALTIME through the timens command: run, create, set, settime inside, show.
+
+Every settime runs without CAP_SYS_TIME, so a bug fails instead of moving
+this machine's clock; each test also checks that the host clock did not jump.
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import timens_argv
+
+DAY = 86400
+NS = 10**9
+YEAR = 36525 * 864  # 365.25 days in seconds
+NO_SYS_TIME = ["setpriv", "--bounding-set", "-sys_time", "--inh-caps", "-sys_time"]
+
+
+def host_jump():
+    """REALTIME - MONOTONIC: changes only if the host clock is set."""
+    return time.clock_gettime_ns(time.CLOCK_REALTIME) - time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+
+@pytest.fixture(autouse=True)
+def host_clock_untouched():
+    before = host_jump()
+    yield
+    assert abs(host_jump() - before) < 50_000_000, "the host REALTIME clock moved"
+
+
+def epoch(out):
+    return int(out.strip())
+
+
+def test_run_at_an_instant(timens):
+    proc = timens("run", "--realtime", "@2038-01-19T03:14:07Z", "--", "date", "-u", "+%F %T")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout in ("2038-01-19 03:14:07\n", "2038-01-19 03:14:08\n")
+
+
+def test_run_with_an_offset_in_python(timens):
+    code = "import datetime, time; print(int(time.time())); print(datetime.datetime.now().year)"
+    proc = timens("run", "--realtime", "-400d", "--", "python3", "-c", code)
+    assert proc.returncode == 0, proc.stderr
+    seconds, year = proc.stdout.split()
+    assert abs(int(seconds) - (time.time() - 400 * DAY)) < 5
+
+
+def test_library_is_loaded_only_with_a_realtime_offset(timens):
+    show = ["sh", "-c", 'echo "${LD_PRELOAD:-none}"; grep -c libtimens /proc/self/maps || true']
+    plain = timens("run", "--boottime", "+1d", "--", *show).stdout.split()
+    assert plain == ["none", "0"]
+    shifted = timens("run", "--realtime", "+1d", "--", *show).stdout.split()
+    assert shifted[0].endswith("libtimens.so") and shifted[1] != "0"
+    # An inherited LD_PRELOAD of libtimens is dropped where there is no page,
+    # and other preloads the user had are kept.
+    env = {**os.environ, "LD_PRELOAD": "/lib/x86_64-linux-gnu/libc.so.6"}
+    kept = timens("run", "--", "sh", "-c", 'echo "$LD_PRELOAD"', env=env).stdout.strip()
+    assert kept == "/lib/x86_64-linux-gnu/libc.so.6"
+
+
+def test_named_realtime_story(timens, rundir):
+    """The issue's walk-through: create, set, date -s inside, show."""
+    assert timens("create", "lab", "--realtime", "+10y", "--boottime", "+30d").returncode == 0
+    try:
+        now = time.time()
+        assert abs(epoch(timens("exec", "lab", "--", "date", "+%s").stdout) - now - 10 * YEAR) < 5
+
+        assert timens("set", "lab", "--realtime", "@2030-01-01T00:00:00Z").returncode == 0
+        assert timens("exec", "lab", "--", "date", "-u", "+%F").stdout == "2030-01-01\n"
+
+        host_before = time.time()
+        proc = timens("exec", "lab", "--", *NO_SYS_TIME, "date", "-u", "-s", "2031-06-01 12:00")
+        assert proc.returncode == 0, proc.stderr
+        assert timens("exec", "lab", "--", "date", "-u", "+%F %H").stdout == "2031-06-01 12\n"
+        assert abs(time.time() - host_before) < 5, "the host keeps its own date"
+
+        show = json.loads(timens("show", "lab", "--json").stdout)
+        target = 1938081600  # 2031-06-01T12:00:00Z
+        assert abs(show["clocks"]["realtime"]["inside_ns"] / NS - target) < 5
+        assert abs(show["offsets"]["realtime_ns"] / NS - (target - time.time())) < 5
+        text = timens("show", "lab").stdout
+        assert "REALTIME" in text and "2031-06-01T12:00" in text
+        listing = json.loads(timens("list", "--json").stdout)
+        (lab,) = [n for n in listing["namespaces"] if n["name"] == "lab"]
+        assert lab["offsets"]["realtime_ns"] == show["offsets"]["realtime_ns"]
+    finally:
+        timens("delete", "lab")
+    assert not any((rundir / "pages").iterdir())
+
+
+def test_settime_inside_needs_a_writable_page(timens, rundir):
+    """A process that may not write the page gets EPERM, as with a real clock."""
+    assert timens("create", "lab", "--realtime", "+1d").returncode == 0
+    try:
+        os.chmod(rundir, 0o755)
+        os.chmod(rundir.parent, 0o755)
+        proc = timens("exec", "lab", "--", "runuser", "-u", "nobody", "--", "date", "-s", "2031-06-01 12:00")
+        assert proc.returncode != 0
+        assert "Operation not permitted" in proc.stderr
+        assert abs(epoch(timens("exec", "lab", "--", "date", "+%s").stdout) - time.time() - DAY) < 5
+    finally:
+        timens("delete", "lab")
+
+
+def test_set_reaches_every_running_process(timens):
+    """A live change: 24 processes started with `timens exec` all see it.
+
+    `set --realtime -1000d` means host - 1000 d, as at creation (not the
+    current offset - 1000 d).
+    """
+    assert timens("create", "lab", "--realtime", "+1d").returncode == 0
+    watch = "while :; do date +%s; sleep 0.05; done"
+    procs = [subprocess.Popen(timens_argv("exec", "lab", "--", "sh", "-c", watch), stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+             for _ in range(24)]
+    try:
+        for p in procs:
+            assert abs(int(p.stdout.readline()) - time.time() - DAY) < 5
+        assert timens("set", "lab", "--realtime", "-1000d").returncode == 0
+        deadline = time.time() + 10
+        for p in procs:
+            while True:
+                value = int(p.stdout.readline())
+                if abs(value - (time.time() - 1000 * DAY)) < 5:
+                    break
+                assert time.time() < deadline, "a process did not see the change"
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGKILL)  # the shell loop too, not just timens
+            p.wait()
+        timens("delete", "lab")
