@@ -30,7 +30,7 @@ static void show(const char *name, const char *how, int ret, const struct timesp
 	if (ret)
 		printf("clock %s %s error %d\n", name, how, errno);
 	else
-		printf("clock %s %s %lld\n", name, how, (long long)kt_ts_ns(ts));
+		printf("clock %s %s %lld\n", name, how, (long long)ts_ns(ts));
 }
 
 int main(int argc, char **argv)

@@ -9,50 +9,16 @@
 #ifndef KT_COMMON_H
 #define KT_COMMON_H
 
-#define _GNU_SOURCE
-#include <errno.h>
+#include "probe.h"
+
 #include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
 
-#define NSEC_PER_SEC 1000000000LL
-#define NSEC_PER_MSEC 1000000LL
-
 static int kt_failed;
-
-static inline int64_t kt_ts_ns(const struct timespec *ts)
-{
-	return (int64_t)ts->tv_sec * NSEC_PER_SEC + ts->tv_nsec;
-}
-
-static inline struct timespec kt_ns_ts(int64_t ns)
-{
-	struct timespec ts = { .tv_sec = ns / NSEC_PER_SEC, .tv_nsec = ns % NSEC_PER_SEC };
-
-	return ts;
-}
-
-/* Read a clock through libc (the vDSO where it has one); exits on failure. */
-static inline int64_t kt_now(clockid_t clock)
-{
-	struct timespec ts;
-
-	if (clock_gettime(clock, &ts)) {
-		printf("error clock_gettime %d %s\n", (int)clock, strerror(errno));
-		exit(2);
-	}
-	return kt_ts_ns(&ts);
-}
 
 static inline void kt_check(int ok, const char *name, const char *fmt, ...)
 {

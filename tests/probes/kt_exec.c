@@ -31,31 +31,23 @@
 
 #define AHEAD_SEC 36000LL
 
-static int64_t raw_now(clockid_t clock)
-{
-	struct timespec ts;
-
-	syscall(SYS_clock_gettime, clock, &ts);
-	return kt_ts_ns(&ts);
-}
-
 static void *thread_read(void *out)
 {
-	*(int64_t *)out = kt_now(CLOCK_MONOTONIC);
+	*(int64_t *)out = libc_ns(CLOCK_MONOTONIC);
 	return NULL;
 }
 
 /* MONOTONIC read in this process (vDSO, syscall, a thread) vs an expectation. */
 static void check_here(const char *name, int64_t expect, int64_t since)
 {
-	int64_t got[3], slack = kt_now(CLOCK_MONOTONIC_RAW) - since;
+	int64_t got[3], slack = libc_ns(CLOCK_MONOTONIC_RAW) - since;
 	const char *how[3] = { "vdso", "syscall", "thread" };
 	char full[128];
 	pthread_t th;
 	int i;
 
-	got[0] = kt_now(CLOCK_MONOTONIC);
-	got[1] = raw_now(CLOCK_MONOTONIC);
+	got[0] = libc_ns(CLOCK_MONOTONIC);
+	got[1] = host_ns(CLOCK_MONOTONIC);
 	if (pthread_create(&th, NULL, thread_read, &got[2]) || pthread_join(th, NULL))
 		got[2] = 0;
 	for (i = 0; i < 3; i++) {
@@ -99,7 +91,7 @@ static void exec_check(const char *name, int64_t expect, int64_t since)
 
 static void fork_checks(const char *prefix, int64_t expect)
 {
-	int64_t since = kt_now(CLOCK_MONOTONIC_RAW);
+	int64_t since = libc_ns(CLOCK_MONOTONIC_RAW);
 	char name[64];
 	pid_t pid;
 
@@ -142,8 +134,8 @@ int main(int argc, char **argv)
 	}
 	self_exe = argv[0];
 
-	since = kt_now(CLOCK_MONOTONIC_RAW);
-	m0 = kt_now(CLOCK_MONOTONIC);
+	since = libc_ns(CLOCK_MONOTONIC_RAW);
+	m0 = libc_ns(CLOCK_MONOTONIC);
 	printf("self MONOTONIC %lld\n", (long long)m0);
 	first_ns = kt_ns_inode("/proc/self/ns/time");
 	check_here("self", m0, since);
@@ -188,7 +180,7 @@ int main(int argc, char **argv)
 	pid = vfork();
 	if (pid == 0) {
 		/* Still in the parent's namespace until exec. */
-		vfork_read = kt_now(CLOCK_MONOTONIC);
+		vfork_read = libc_ns(CLOCK_MONOTONIC);
 		vfork_ns = kt_ns_inode("/proc/self/ns/time");
 		exec_check("nested-vfork-exec", m0 + AHEAD_SEC * NSEC_PER_SEC, since);
 		_exit(1);

@@ -18,11 +18,11 @@ static void check(clockid_t clock, const char *name)
 	long r;
 	int err;
 
-	deadline = kt_now(clock) + 100 * NSEC_PER_MSEC;
-	ts = kt_ns_ts(deadline);
+	deadline = libc_ns(clock) + 100 * NSEC_PER_MSEC;
+	ts = ns_ts(deadline);
 	r = syscall(SYS_futex, &word, op, 0, &ts, NULL, FUTEX_BITSET_MATCH_ANY);
 	err = errno;
-	after = kt_now(clock);
+	after = libc_ns(clock);
 	kt_check(r == -1 && err == ETIMEDOUT && after >= deadline &&
 			 after - deadline < 300 * NSEC_PER_MSEC,
 		 name, "returned %ld (%s), woke %lld ns after the deadline", r,

@@ -19,7 +19,7 @@ int main(void)
 	FILE *f;
 	int fd;
 
-	printf("boottime %lld\n", (long long)kt_now(CLOCK_BOOTTIME));
+	printf("boottime %lld\n", (long long)libc_ns(CLOCK_BOOTTIME));
 	f = fopen("/proc/uptime", "r");
 	if (f && fscanf(f, "%31s", line) == 1)
 		printf("uptime %s\n", line);

@@ -36,19 +36,19 @@ static void check_clock(clockid_t id, clockid_t read_id, const char *cname, time
 	int r;
 
 	snprintf(name, sizeof(name), "%s-abs100ms", cname);
-	deadline = kt_now(read_id) + 100 * NSEC_PER_MSEC;
-	ts = kt_ns_ts(deadline);
+	deadline = libc_ns(read_id) + 100 * NSEC_PER_MSEC;
+	ts = ns_ts(deadline);
 	r = clock_nanosleep(id, TIMER_ABSTIME, &ts, NULL);
 	if (r == EOPNOTSUPP || r == ENOTSUP || (r == EINVAL && id == CLOCK_BOOTTIME_ALARM)) {
 		printf("skip %s: %s\n", cname, strerror(r));
 		return;
 	}
-	after = kt_now(read_id);
+	after = libc_ns(read_id);
 	kt_check(r == 0 && after >= deadline && after - deadline < 300 * NSEC_PER_MSEC, name,
 		 "returned %d, woke %lld ns after the deadline", r, (long long)(after - deadline));
 
 	snprintf(name, sizeof(name), "%s-abs3600", cname);
-	ts = kt_ns_ts(kt_now(read_id) + 3600 * NSEC_PER_SEC);
+	ts = ns_ts(libc_ns(read_id) + 3600 * NSEC_PER_SEC);
 	interrupt_soon(timer);
 	r = clock_nanosleep(id, TIMER_ABSTIME, &ts, NULL);
 	kt_check(r == EINTR, name, "returned %d (%s), expected EINTR", r, strerror(r));

@@ -105,7 +105,7 @@ static int ptimer_get(void *h, struct itimerspec *its)
 
 static int ptimer_wait(void *h, int64_t timeout_ns)
 {
-	struct timespec ts = kt_ns_ts(timeout_ns);
+	struct timespec ts = ns_ts(timeout_ns);
 	sigset_t set;
 	int sig;
 
@@ -140,11 +140,11 @@ static void check_3600(const struct timer_ops *api, const struct clk *c, int abs
 	if (api->create(c->id, 0, &h))
 		return kt_check(0, name, "create: %s", strerror(errno));
 	if (abs)
-		its.it_value = kt_ns_ts(kt_now(c->read_id) + 3600 * NSEC_PER_SEC);
+		its.it_value = ns_ts(libc_ns(c->read_id) + 3600 * NSEC_PER_SEC);
 	if (api->set(h, abs, &its) || api->get(h, &its)) {
 		kt_check(0, name, "set/get: %s", strerror(errno));
 	} else {
-		left = kt_ts_ns(&its.it_value);
+		left = ts_ns(&its.it_value);
 		kt_check(left > 3540 * NSEC_PER_SEC && left <= 3600 * NSEC_PER_SEC, name,
 			 "remaining %lld ns, expected about 3600 s", (long long)left);
 	}
@@ -162,15 +162,15 @@ static void check_abs100ms(const struct timer_ops *api, const struct clk *c)
 	snprintf(name, sizeof(name), "%s-%s-abs100ms", api->name, c->name);
 	if (api->create(c->id, 1, &h))
 		return kt_check(0, name, "create: %s", strerror(errno));
-	deadline = kt_now(c->read_id) + 100 * NSEC_PER_MSEC;
-	its.it_value = kt_ns_ts(deadline);
+	deadline = libc_ns(c->read_id) + 100 * NSEC_PER_MSEC;
+	its.it_value = ns_ts(deadline);
 	if (api->set(h, 1, &its) || api->get(h, &its)) {
 		kt_check(0, name, "set/get: %s", strerror(errno));
 		return api->destroy(h);
 	}
-	left = kt_ts_ns(&its.it_value);
+	left = ts_ns(&its.it_value);
 	r = api->wait(h, 2 * NSEC_PER_SEC);
-	after = kt_now(c->read_id);
+	after = libc_ns(c->read_id);
 	if (r)
 		kt_check(0, name, "did not fire within 2 s of a 100 ms deadline (%s)",
 			 r < 0 ? strerror(errno) : "timeout");
@@ -192,7 +192,7 @@ static void check_host_deadline(const struct timer_ops *api, const struct clk *c
 	snprintf(name, sizeof(name), "%s-%s-host", api->name, c->name);
 	if (api->create(c->id, 0, &h))
 		return kt_check(0, name, "create: %s", strerror(errno));
-	its.it_value = kt_ns_ts(kt_now(c->read_id) - c->offset + 100 * NSEC_PER_MSEC);
+	its.it_value = ns_ts(libc_ns(c->read_id) - c->offset + 100 * NSEC_PER_MSEC);
 	if (its.it_value.tv_sec < 0) {
 		kt_skip(name, "host time is before the clock's epoch");
 		return api->destroy(h);
@@ -201,7 +201,7 @@ static void check_host_deadline(const struct timer_ops *api, const struct clk *c
 		kt_check(0, name, "set/get: %s", strerror(errno));
 		return api->destroy(h);
 	}
-	left = kt_ts_ns(&its.it_value);
+	left = ts_ns(&its.it_value);
 	expect = 100 * NSEC_PER_MSEC - c->offset;
 	if (expect <= 0)
 		kt_check(left == 0, name, "a deadline %lld ns in the past still has %lld ns left",
