@@ -97,6 +97,8 @@ def test_help_explains_values_and_exit_status(timens):
     for word in ("=400d", "@2038", "125", "run", "create", "exec", "list", "show", "delete"):
         assert word in proc.stdout
     assert timens("run", "--help").returncode == 0
+    version = timens("--version")
+    assert version.returncode == 0 and version.stdout.startswith("timens ")
 
 
 # ---------------------------------------------------------------- errors

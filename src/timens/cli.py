@@ -145,7 +145,8 @@ class VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        parser.exit(0, f"timens {version()}\n")
+        print(f"timens {version()}")
+        parser.exit(0)
 
 
 def version():
