@@ -309,3 +309,11 @@ def test_nested_values_are_relative_to_the_callers_clocks(timens):
     target = timens("run", "--realtime", "+1d", "--",
                     *timens_argv("run", "--realtime", "@2030-01-01T00:00:00Z", "--", "date", "-u", "+%F %H:%M"))
     assert target.stdout == "2030-01-01 00:00\n", target.stderr
+
+
+def test_a_command_killed_by_a_signal_leaves_no_page(timens, rundir):
+    proc = timens("run", "--realtime", "+1d", "--", "sh", "-c", "kill -TERM $$")
+    assert proc.returncode == -signal.SIGTERM
+    assert tree(rundir / "pages") == []
+    proc = timens("run", "--realtime", "+1d", "--", "/no/such/program")
+    assert proc.returncode == 127 and tree(rundir / "pages") == []

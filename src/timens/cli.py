@@ -180,25 +180,30 @@ def open_target(args, verb):
     return TimeNamespace.open(args.name)
 
 
-def wait_and_exit(proc):
-    """Wait for the child; exit as it did, re-raising its fatal signal."""
+def wait_child(proc):
+    """Wait for the child, passing on SIGTERM/SIGHUP; its status (-N: signal N).
+
+    The caller returns this status to `main`, which dies of the same signal
+    only after every namespace and page has been cleaned up.
+    """
     forwarded = (signal.SIGTERM, signal.SIGHUP)
     for sig in (signal.SIGINT, signal.SIGQUIT):
         signal.signal(sig, signal.SIG_IGN)  # the terminal sends them to the child too
     for sig in forwarded:
         signal.signal(sig, lambda signum, frame: proc.send_signal(signum))
-    status = proc.wait()
-    if status >= 0:
-        return status
-    sig = -status
+    return proc.wait()
+
+
+def die_like_child(sig):
+    """Re-raise the child's fatal signal on ourselves, as util-linux unshare does."""
     import resource
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the child dumped core already, if it did
-    for s in {*forwarded, signal.SIGINT, signal.SIGQUIT, sig} - {signal.SIGKILL, signal.SIGSTOP}:
+    for s in {signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, sig} - {signal.SIGKILL, signal.SIGSTOP}:
         signal.signal(s, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
     os.kill(os.getpid(), sig)
-    return 128 + sig  # the signal did not kill us (e.g. SIGCHLD-like): say it the shell way
+    return 128 + sig  # the signal did not kill us (it is ignored by default): say it the shell way
 
 
 def default_shell():
@@ -219,7 +224,7 @@ def cmd_run(args):
 
     cmd = command_of(args) or default_shell()
     with TimeNamespace.create(monotonic=args.monotonic, boottime=args.boottime, realtime=args.realtime) as ns:
-        return wait_and_exit(ns.popen(cmd))
+        return wait_child(ns.popen(cmd))
 
 
 def cmd_create(args):
@@ -234,7 +239,7 @@ def cmd_exec(args):
     if args.pid is not None and args.name is not None:
         cmd, args.name = [args.name, *cmd], None
     with open_target(args, "enter") as ns:
-        return wait_and_exit(ns.popen(cmd or default_shell()))
+        return wait_child(ns.popen(cmd or default_shell()))
 
 
 def cmd_set(args):
@@ -357,7 +362,7 @@ def main(argv=None):
             parser.error(f"'{args.action}' takes no command after --")
         args.command = (args.command or []) + tail
     try:
-        return args.func(args)
+        status = args.func(args)
     except errors.TimensError as err:
         print(f"timens: {err}", file=sys.stderr)
         return EXIT_OWN_ERROR
@@ -365,3 +370,4 @@ def main(argv=None):
         return 130
     except BrokenPipeError:
         return EXIT_OWN_ERROR
+    return die_like_child(-status) if status < 0 else status

@@ -338,10 +338,10 @@ def restore(path, name=None, elapsed="frozen", oci=False, command=None):
     if name is not None:
         ns.close()
         return 0
-    from .cli import wait_and_exit
+    from .cli import wait_child
 
     with ns:
-        return wait_and_exit(ns.popen(command))
+        return wait_child(ns.popen(command))
 
 
 def _caller_realtime_offset():
