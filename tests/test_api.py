@@ -1,5 +1,6 @@
 """The Python API: TimeNamespace objects and subprocess-shaped run/Popen."""
 import subprocess
+import sys
 import threading
 import time
 
@@ -132,3 +133,14 @@ def test_from_pid_and_clocks(rundir):
         finally:
             proc.kill()
             proc.wait()
+
+
+def test_works_with_standard_input_closed(rundir):
+    """With fd 0 closed, a namespace fd may land on 0: a child's stdin must not clobber it."""
+    code = (
+        "import os, timens; os.close(0); "
+        "p = timens.run(['cat'], input=b'kept', boottime='+1d', capture_output=True); "
+        "print(p.returncode, p.stdout.decode())"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout == "0 kept\n", proc.stderr

@@ -116,6 +116,18 @@ def open_time_ns(path, what):
     return fd
 
 
+def above_stdio(fd):
+    """FD moved to 3 or above. When timens runs with stdin (say) closed, a
+    namespace fd can land on 0, where a child's redirections would clobber it."""
+    import fcntl
+
+    if fd > 2:
+        return fd
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    os.close(fd)
+    return new
+
+
 def owning_userns_fd(time_fd):
     """The user namespace that owns a time namespace, if it is not ours."""
     import fcntl

@@ -110,14 +110,14 @@ class TimeNamespace:
     """
 
     def __init__(self, time_fd, *, user_fd=None, name=None, pid=None, offsets=None, rundir=None, owns_page=False):
-        self._time_fd = time_fd
-        self._user_fd = user_fd
+        self._time_fd = kernel.above_stdio(time_fd)
+        self._user_fd = None if user_fd is None else kernel.above_stdio(user_fd)
         self.name = name
         self.pid = pid
         self._offsets = offsets
         self.rundir = rundir or RunDir()
         self._owns_page = owns_page
-        self.inode = os.fstat(time_fd).st_ino
+        self.inode = os.fstat(self._time_fd).st_ino
 
     def __repr__(self):
         label = f"name={self.name!r}" if self.name else f"pid={self.pid}" if self.pid else "anonymous"
