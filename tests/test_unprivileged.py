@@ -111,3 +111,25 @@ def test_root_joins_a_normal_users_realtime_namespace(public_copy, timens):
             os.kill(pid, 9)
         user.kill()
         user.wait()
+
+
+def test_says_why_when_user_namespaces_are_refused():
+    """A normal user where no user namespace may be made: one line saying why.
+
+    The limit is set to 0 inside a user namespace of the test's own (the
+    sysctl is per user namespace), so the machine's setting is untouched.
+    """
+    src = PACKAGE.parent
+    script = (
+        "echo 0 > /proc/sys/user/max_user_namespaces && "
+        f"exec setpriv --inh-caps=-all --ambient-caps=-all env PYTHONPATH={src} "
+        "/usr/bin/python3 -m timens run --boottime +1d -- true"
+    )
+    proc = subprocess.run(
+        ["unshare", "--user", "--map-user=65534", "--map-group=65534", "--keep-caps", "sh", "-c", script],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 125
+    assert "cannot create a user namespace" in proc.stderr
+    assert "user.max_user_namespaces is 0" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

@@ -230,6 +230,8 @@ def helper_error(stderr, map_user=False):
     if step == "offsets" and name == "EACCES":
         return errors.OffsetsFrozen("offsets are fixed once a process has entered the namespace (EACCES)")
     if name in ("EPERM", "EACCES", "ENOSPC", "EUSERS") or step.startswith("unshare"):
+        if name == "ENOSPC":  # strerror says "No space left on device"
+            text = "the limit on user namespaces is reached (ENOSPC)"
         return errors.PermissionDenied(permission_advice(step, text, map_user))
     return errors.TimensError(f"cannot create time namespace ({step}): {text}")
 
