@@ -32,8 +32,8 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from timens.page import ClockPage  # noqa: E402
+from report import publish  # noqa: E402
 
-RESULTS = BENCH / "results"
 LIBTIMENS = ROOT / "src" / "timens" / "native" / "libtimens.so"
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 FUNCTIONS = ["clock_gettime", "gettimeofday", "time"]
@@ -111,12 +111,7 @@ def main():
         native = median[fn, "native"]
         cells = [f"{median[fn, label]:.1f} ({median[fn, label] / native:.2f}x)" for label in labels]
         lines.append(f"| {fn} | " + " | ".join(cells) + " |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"realtime-{datetime.datetime.now():%Y%m%d-%H%M%S}.md"
-    out.write_text(text)
-    print(f"saved {out.relative_to(ROOT)}")
+    publish("\n".join(lines) + "\n", "realtime")
 
 
 if __name__ == "__main__":

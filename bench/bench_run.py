@@ -28,8 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from report import publish
+
 BENCH = Path(__file__).resolve().parent
-RESULTS = BENCH / "results"
 TIMENS = [sys.executable, "-m", "timens"]
 
 
@@ -140,12 +141,7 @@ def main():
         f"| timens modules' own import time | {own_us / 1000:.1f} |",
         f"| everything imported (stdlib included) | {total_us / 1000:.1f} |",
     ]
-    report = "\n".join(lines) + "\n"
-    print(report)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"bench-{datetime.datetime.now():%Y%m%d-%H%M%S}.md"
-    out.write_text(report)
-    print(f"saved {out.relative_to(BENCH.parent)}")
+    publish("\n".join(lines) + "\n", "bench")
 
 
 if __name__ == "__main__":
