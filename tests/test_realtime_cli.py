@@ -133,3 +133,25 @@ def test_set_reaches_every_running_process(timens):
             os.killpg(p.pid, signal.SIGKILL)  # the shell loop too, not just timens
             p.wait()
         timens("delete", "lab")
+
+
+def test_a_stuck_writer_cannot_hang_settime_or_set(timens, rundir):
+    """Someone holds the writers' lock and never lets go: both writers give up."""
+    import fcntl
+
+    assert timens("create", "lab", "--realtime", "+1d").returncode == 0
+    try:
+        page = next((rundir / "pages").iterdir())
+        with open(page, "rb") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            start = time.monotonic()
+            proc = timens("exec", "lab", "--", *NO_SYS_TIME, "date", "-s", "2031-06-01 12:00", timeout=30)
+            assert proc.returncode != 0 and "busy" in proc.stderr, proc.stderr
+            assert time.monotonic() - start < 10
+            proc = timens("set", "lab", "--realtime", "+2d", timeout=30)
+            assert proc.returncode == 125 and "lock" in proc.stderr and proc.stderr.count("\n") == 1
+        # Released: writers work again, and readers never stopped.
+        assert timens("set", "lab", "--realtime", "+2d").returncode == 0
+        assert abs(epoch(timens("exec", "lab", "--", "date", "+%s").stdout) - time.time() - 2 * DAY) < 5
+    finally:
+        timens("delete", "lab")

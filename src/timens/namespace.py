@@ -298,8 +298,11 @@ class TimeNamespace:
             self._make_page(offset)
             self._owns_page = self.name is None and self.pid is None
         else:
-            with ClockPage.open(self.page_path) as page:
-                page.set_realtime_offset(offset)
+            try:
+                with ClockPage.open(self.page_path) as page:
+                    page.set_realtime_offset(offset)
+            except PageError as err:
+                raise errors.TimensError(str(err)) from err
         if self.name:
             meta = self.rundir.read_meta(self.name)
             if meta:

@@ -181,6 +181,21 @@ class ClockPage:
 
     # -- writing -----------------------------------------------------------
 
+    def _lock(self, timeout=5.0):
+        """The writers' lock, waited for at most TIMEOUT seconds (a writer
+        stopped inside must not hang us)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise PageError(self.path, "another writer holds the lock and does not finish") from None
+                time.sleep(0.001)
+
     def set_realtime_offset(self, ns):
         """Store a new REALTIME offset; readers see the old one or the new one."""
         if not self.writable:
@@ -188,7 +203,7 @@ class ClockPage:
         sec, nsec = split_ns(ns)
         if not -(2**63) <= sec < 2**63:
             raise OverflowError(f"REALTIME offset {ns} ns does not fit the page")
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._lock()
         try:
             # The order of these stores is the protocol. Each .value store is
             # one aligned store from C, and x86-64 keeps stores in program

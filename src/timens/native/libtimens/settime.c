@@ -63,6 +63,26 @@ static int open_page_for_writing(void)
 	return fd;
 }
 
+/*
+ * Take the writers' lock, waiting at most about two seconds: a writer
+ * stopped inside (SIGSTOP, a debugger) must not hang this program too.
+ */
+static int lock_page(int fd)
+{
+	const struct timespec pause = { .tv_nsec = 1000000 };
+	int tries;
+
+	for (tries = 0; tries < 2000; tries++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		nanosleep(&pause, NULL);
+	}
+	errno = EBUSY;
+	return -1;
+}
+
 /* Make the namespace's REALTIME read *want from now on. */
 static int set_namespace_realtime(const struct timespec *want)
 {
@@ -83,11 +103,9 @@ static int set_namespace_realtime(const struct timespec *want)
 		errno = EPERM;
 		return -1;
 	}
-	while (flock(fd, LOCK_EX) != 0) {
-		if (errno != EINTR) {
-			err = errno;
-			goto out;
-		}
+	if (lock_page(fd) != 0) {
+		err = errno;
+		goto out;
 	}
 	if (p->magic != TIMENS_PAGE_MAGIC || p->version != TIMENS_PAGE_VERSION) {
 		err = EPERM;
