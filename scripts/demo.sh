@@ -32,6 +32,7 @@ step timens show demo2
 step timens restore "$snap" --oci
 timens delete demo demo2
 rm -f "$snap"
+rmdir "$TIMENS_RUNDIR"/* "$TIMENS_RUNDIR" 2>/dev/null || true
 echo
 echo "The host was never touched:"
 step date -u
