@@ -317,3 +317,15 @@ def test_a_command_killed_by_a_signal_leaves_no_page(timens, rundir):
     assert tree(rundir / "pages") == []
     proc = timens("run", "--realtime", "+1d", "--", "/no/such/program")
     assert proc.returncode == 127 and tree(rundir / "pages") == []
+
+
+def test_create_failing_after_the_mount_undoes_it(timens, rundir):
+    """The page step fails (its directory is a file): mount, name and metadata go."""
+    rundir.mkdir(parents=True)
+    (rundir / "pages").write_text("not a directory")
+    mounts = mount_table()
+    proc = timens("create", "lab", "--realtime", "+1d")
+    assert proc.returncode == 125, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert mount_table() == mounts
+    assert tree(rundir / "ns") == [] and tree(rundir / "meta") == []

@@ -149,10 +149,7 @@ class TimeNamespace:
             time_fd = os.open(holder.ns_path("time_for_children"), os.O_RDONLY | os.O_CLOEXEC)
             if map_user:
                 user_fd = os.open(holder.ns_path("user"), os.O_RDONLY | os.O_CLOEXEC)
-            ns = cls(time_fd, user_fd=user_fd, offsets=offsets, rundir=rundir)
-            if offsets.realtime is not None:
-                ns._make_page(offsets.realtime)
-            return ns
+            ns = cls(time_fd, user_fd=user_fd, offsets=offsets, rundir=rundir)  # owns the fds now
         except BaseException:
             for fd in (time_fd, user_fd):
                 if fd is not None:
@@ -160,6 +157,13 @@ class TimeNamespace:
             raise
         finally:
             holder.release()
+        try:
+            if offsets.realtime is not None:
+                ns._make_page(offsets.realtime)
+        except BaseException:
+            ns.close()
+            raise
+        return ns
 
     @classmethod
     def _create_named(cls, name, offsets, rundir):
@@ -178,7 +182,7 @@ class TimeNamespace:
         except OSError as err:
             raise errors.PermissionDenied(f'cannot create namespace file "{target}": {err.strerror}') from err
         mounted = page_made = False
-        holder = None
+        holder = ns = None
         try:
             holder = kernel.Holder(kernel_dict(offsets), map_user=False)
             try:
@@ -194,6 +198,9 @@ class TimeNamespace:
             ns._owns_page = False  # the page belongs to the name now, until delete()
             return ns
         except BaseException:
+            if ns is not None:
+                ns._owns_page = False
+                ns.close()
             if page_made:
                 rundir.page_file(os.stat(target).st_ino).unlink(missing_ok=True)
             if mounted:
