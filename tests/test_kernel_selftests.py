@@ -49,6 +49,7 @@ OFFSET_OF = {
 # before the window opens on another CPU
 SLACK = 20 * MS
 EACCES = 13
+EPERM = 1
 
 
 def host_ns_inode():
@@ -288,8 +289,9 @@ def test_procfs(timens, compile_probe, monotonic, boottime, mono, boot):
         assert min(abs(shifted - e) for e in expect) <= 1, (shifted, expect)
     else:
         assert shifted in expect, (shifted, expect)
-    # a process is inside, so the kernel has frozen the offsets
-    assert int(facts["write_offsets"]) == EACCES
+    # timens starts commands without CAP_SYS_TIME: nothing inside may change
+    # clocks (the frozen-offsets rule, EACCES, is checked from outside below)
+    assert int(facts["write_offsets"]) == EPERM
 
 
 # -- exec.c, vfork_exec.c -----------------------------------------------------
@@ -388,8 +390,9 @@ def test_enter_run_namespace_by_pid(timens, compile_probe):
 
 
 def test_named_offsets_frozen_once_entered(timens, compile_probe, rundir):
-    """The kernel refuses offset changes once a process is inside (EACCES), from
-    inside the namespace and through `timens set`, which says so plainly."""
+    """The kernel refuses offset changes once a process is inside (EACCES), even to
+    a caller with CAP_SYS_TIME outside; inside, commands lack CAP_SYS_TIME (EPERM);
+    and `timens set` says so plainly."""
     probe = compile_probe("kt_procfs")
     expect = {"monotonic": (3 * 86400, 0), "boottime": (-30, 0)}
     ok(timens("create", "kt-frozen", "--monotonic=+3d", "--boottime=-30s"), "timens create")
@@ -397,7 +400,21 @@ def test_named_offsets_frozen_once_entered(timens, compile_probe, rundir):
         proc = ok(timens("exec", "kt-frozen", "--", probe), "timens exec")
         facts, offsets = parse_procfs(proc.stdout)
         assert offsets == expect
-        assert int(facts["write_offsets"]) == EACCES
+        assert int(facts["write_offsets"]) == EPERM, "no CAP_SYS_TIME inside"
+
+        # From outside, with CAP_SYS_TIME: the kernel itself refuses (EACCES).
+        held = subprocess.Popen(timens_argv("exec", "kt-frozen", "--", "sh", "-c", "echo $$; exec sleep 30"),
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            pid = int(held.stdout.readline())
+            with pytest.raises(OSError) as refused:
+                with open(f"/proc/{pid}/timens_offsets", "w") as f:
+                    f.write("monotonic 1 0")
+            assert refused.value.errno == EACCES
+            os.kill(pid, 9)
+        finally:
+            held.kill()
+            held.wait()
 
         for clock in ("--monotonic=+1d", "--boottime=+1d"):
             refused = timens("set", "kt-frozen", clock)

@@ -189,11 +189,13 @@ class Holder:
     as something refers to it.
     """
 
-    def __init__(self, offsets_ns, map_user):
-        args = [str(HELPER), "hold"] + (["--map-user"] if map_user else [])
+    def __init__(self, offsets_ns):
         # A new namespace starts with the creator's offsets; write only a change,
         # since writing needs CAP_SYS_TIME even to write the same values.
-        if offsets_ns != {c: own for c, (_, own) in own_clocks().items()}:
+        writes = offsets_ns != {c: own for c, (_, own) in own_clocks().items()}
+        self.map_user = map_user = needs_user_namespace(writes)
+        args = [str(HELPER), "hold"] + (["--map-user"] if map_user else [])
+        if writes:
             for clock in KERNEL_CLOCKS:
                 args += [str(n) for n in divmod(offsets_ns.get(clock, 0), NSEC_PER_SEC)]
         self.proc = subprocess.Popen(
@@ -216,6 +218,39 @@ class Holder:
         self.proc.wait()
         for stream in (self.proc.stdout, self.proc.stderr):
             stream.close()
+
+
+CAP_SYS_ADMIN, CAP_SYS_TIME = 21, 25
+
+
+def effective_capabilities():
+    with open(proc("self", "status")) as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
+def needs_user_namespace(writes_offsets):
+    """Make the namespace inside a user namespace of our own?
+
+    Yes for a normal user, and for a root that lacks CAP_SYS_ADMIN, or
+    CAP_SYS_TIME when offsets are to be written: commands timens starts run
+    without CAP_SYS_TIME, so this is how timens nests inside itself.
+    """
+    if os.geteuid() != 0:
+        return True
+    caps = effective_capabilities()
+    if not caps >> CAP_SYS_ADMIN & 1:
+        return True
+    return writes_offsets and not caps >> CAP_SYS_TIME & 1
+
+
+def must_join_user_namespace():
+    """To enter a time namespace owned by another user namespace, a process
+    needs CAP_SYS_ADMIN here too; without it, join the owner first. A root
+    that has it stays in the host's user namespace, with its privileges."""
+    return os.geteuid() != 0 or not effective_capabilities() >> CAP_SYS_ADMIN & 1
 
 
 def helper_error(stderr, map_user=False):

@@ -142,12 +142,11 @@ class TimeNamespace:
 
     @classmethod
     def _create_anonymous(cls, offsets, rundir):
-        map_user = os.geteuid() != 0
-        holder = kernel.Holder(kernel_dict(offsets), map_user)
+        holder = kernel.Holder(kernel_dict(offsets))
         time_fd = user_fd = None
         try:
             time_fd = os.open(holder.ns_path("time_for_children"), os.O_RDONLY | os.O_CLOEXEC)
-            if map_user:
+            if holder.map_user and kernel.must_join_user_namespace():
                 user_fd = os.open(holder.ns_path("user"), os.O_RDONLY | os.O_CLOEXEC)
             ns = cls(time_fd, user_fd=user_fd, offsets=offsets, rundir=rundir)  # owns the fds now
         except BaseException:
@@ -184,11 +183,14 @@ class TimeNamespace:
         mounted = page_made = False
         holder = ns = None
         try:
-            holder = kernel.Holder(kernel_dict(offsets), map_user=False)
+            holder = kernel.Holder(kernel_dict(offsets))
             try:
                 kernel.bind_mount(holder.ns_path("time_for_children"), target)
             except OSError as err:
-                raise errors.PermissionDenied(f'cannot bind-mount namespace file "{target}": {err.strerror}') from err
+                raise errors.PermissionDenied(
+                    f'cannot bind-mount namespace file "{target}": {err.strerror}; '
+                    "named namespaces need CAP_SYS_ADMIN: run as root"
+                ) from err
             mounted = True
             ns = cls(kernel.open_time_ns(target, name), name=name, offsets=offsets, rundir=rundir)
             if offsets.realtime is not None:
@@ -247,7 +249,7 @@ class TimeNamespace:
         if pid <= 0 or not kernel.process_exists(pid):
             raise errors.NoSuchNamespace(f"no process with pid {pid}")
         fd = kernel.open_time_ns(kernel.proc(pid, "ns", "time"), f"of pid {pid}")
-        user_fd = kernel.owning_userns_fd(fd) if os.geteuid() != 0 else None
+        user_fd = kernel.owning_userns_fd(fd) if kernel.must_join_user_namespace() else None
         if rundir is None:
             # The process may have been started by another user's timens, whose
             # pages live in that user's run directory: its environment says where.

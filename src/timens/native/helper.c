@@ -11,7 +11,8 @@
  *
  *   timens-helper enter [-u USERNS_FD] -t TIMENS_FD [-p LD_PRELOAD] -- PROG ARG...
  *       setns into the user namespace (if given) and the time namespace,
- *       set LD_PRELOAD (an empty value removes it), then execvp PROG.
+ *       drop CAP_SYS_TIME for good, set LD_PRELOAD (an empty value removes
+ *       it), then execvp PROG.
  *
  *   timens-helper clocks
  *       Print what this process reads, at one instant, for the parent to
@@ -28,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +48,27 @@ static int fail(const char *step)
 	fprintf(stderr, "timens-helper: %s: %s (%s)\n", step, strerrorname_np(err) ? strerrorname_np(err) : "?",
 		strerror(err));
 	return EXIT_OWN_ERROR;
+}
+
+/*
+ * Nothing timens starts may set the host's clock: drop CAP_SYS_TIME from
+ * the bounding, inheritable and ambient sets, so that not even a root
+ * process inside (or anything it runs) can get it back. A settime inside
+ * then moves the namespace's REALTIME (libtimens) or fails with EPERM, as
+ * in a container.
+ */
+static int drop_cap_sys_time(void)
+{
+	struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, CAP_SYS_TIME, 0, 0);
+	if (prctl(PR_CAPBSET_DROP, CAP_SYS_TIME, 0, 0, 0) != 0 && prctl(PR_CAPBSET_READ, CAP_SYS_TIME, 0, 0, 0) != 0)
+		return -1;  /* could not drop it, and it is still there */
+	if (syscall(SYS_capget, &head, data) != 0)
+		return -1;
+	data[CAP_TO_INDEX(CAP_SYS_TIME)].inheritable &= ~CAP_TO_MASK(CAP_SYS_TIME);
+	return (int)syscall(SYS_capset, &head, data);
 }
 
 /* enter's failures reach the user as they are: say what to do. */
@@ -156,6 +180,10 @@ static int enter(int argc, char **argv)
 	if (userns_fd >= 0)
 		close(userns_fd);
 	close(timens_fd);
+	if (drop_cap_sys_time() != 0) {
+		fprintf(stderr, "timens: cannot drop CAP_SYS_TIME for the command: %s\n", strerror(errno));
+		return EXIT_OWN_ERROR;
+	}
 	if (preload && *preload)
 		setenv("LD_PRELOAD", preload, 1);
 	else if (preload)
