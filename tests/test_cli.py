@@ -3,6 +3,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -356,3 +357,17 @@ def test_create_failing_after_the_mount_undoes_it(timens, rundir):
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert mount_table() == mounts
     assert tree(rundir / "ns") == [] and tree(rundir / "meta") == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGTERM, signal.SIGHUP])
+def test_signals_sent_to_timens_reach_the_command(rundir, sig):
+    """kill PID of `timens run` acts on the command, as on the bare command."""
+    script = (f"import signal, sys, time; signal.signal({int(sig)}, lambda *a: (print('got', flush=True), sys.exit(3)));"
+              " print('ready', flush=True); time.sleep(20)")
+    proc = subprocess.Popen(timens_argv("run", "--realtime", "+1d", "--", sys.executable, "-c", script),
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(sig)
+    assert proc.stdout.read() == "got\n"
+    assert proc.wait(timeout=20) == 3
+    assert tree(rundir / "pages") == []

@@ -180,18 +180,35 @@ def open_target(args, verb):
     return TimeNamespace.open(args.name)
 
 
-def wait_child(proc):
-    """Wait for the child, passing on SIGTERM/SIGHUP; its status (-N: signal N).
+# Signals that would end or disturb timens: they are meant for the command.
+FORWARDED = (
+    signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT,
+    signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGWINCH, signal.SIGCONT,
+)
+SI_KERNEL = 0x80  # si_code of a signal the terminal sent to the whole process group
 
-    The caller returns this status to `main`, which dies of the same signal
+
+def wait_child(proc):
+    """Wait for the child, passing signals on to it; its status (-N: signal N).
+
+    ^C and ^\\ from the terminal reach the command directly (it is in the
+    same process group), so only those sent to timens alone are passed on.
+    The caller returns the status to `main`, which dies of the same signal
     only after every namespace and page has been cleaned up.
     """
-    forwarded = (signal.SIGTERM, signal.SIGHUP)
-    for sig in (signal.SIGINT, signal.SIGQUIT):
-        signal.signal(sig, signal.SIG_IGN)  # the terminal sends them to the child too
-    for sig in forwarded:
-        signal.signal(sig, lambda signum, frame: proc.send_signal(signum))
-    return proc.wait()
+    waited = {*FORWARDED, signal.SIGCHLD}
+    signal.pthread_sigmask(signal.SIG_BLOCK, waited)
+    try:
+        while proc.poll() is None:
+            info = signal.sigwaitinfo(waited)
+            if info.si_signo == signal.SIGCHLD:
+                continue
+            if info.si_signo in (signal.SIGINT, signal.SIGQUIT) and info.si_code == SI_KERNEL:
+                continue
+            proc.send_signal(info.si_signo)
+        return proc.returncode
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, waited)
 
 
 def die_like_child(sig):
@@ -199,7 +216,7 @@ def die_like_child(sig):
     import resource
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the child dumped core already, if it did
-    for s in {signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, sig} - {signal.SIGKILL, signal.SIGSTOP}:
+    for s in {*FORWARDED, sig} - {signal.SIGKILL, signal.SIGSTOP}:
         signal.signal(s, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
     os.kill(os.getpid(), sig)
