@@ -64,7 +64,7 @@ def test_bad_values_raise_typed_errors(rundir):
 
 
 def test_anonymous_namespace_is_shared_by_its_children(rundir):
-    with timens.TimeNamespace.create(monotonic=5 * NS * 3600, boottime="=100d") as ns:
+    with timens.TimeNamespace.create(monotonic=5 * 3600, boottime="=100d") as ns:
         a = ns.run(["readlink", "/proc/self/ns/time"], capture_output=True, text=True).stdout
         b = ns.run(["readlink", "/proc/self/ns/time"], capture_output=True, text=True).stdout
         assert a == b == f"time:[{ns.inode}]\n"
@@ -144,3 +144,22 @@ def test_works_with_standard_input_closed(rundir):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout == "0 kept\n", proc.stderr
+
+
+def test_values_like_python_and_errors_like_subprocess(rundir):
+    from datetime import timedelta
+
+    for value in (86400, 86400.0, timedelta(days=1), "+1d"):
+        out = timens.run(["cat", "/proc/uptime"], boottime=value, capture_output=True, text=True).stdout
+        assert abs(uptime_of(out) - host_uptime() - DAY) < 2, value
+    with pytest.raises(timens.BadValue):
+        timens.run(["true"], boottime=True)
+    with pytest.raises(FileNotFoundError):
+        timens.run(["no-such-program-here"], boottime="+1d")
+    with pytest.raises(ValueError):
+        timens.run(["true"], user="nobody")
+    ns = timens.TimeNamespace.create(boottime="+1d")
+    ns.close()
+    with pytest.raises(timens.TimensError, match="closed"):
+        ns.run(["true"])
+    assert not list((rundir / "pages").glob("*")) if (rundir / "pages").exists() else True

@@ -383,6 +383,9 @@ def main(argv=None):
     except errors.TimensError as err:
         print(f"timens: {err}", file=sys.stderr)
         return EXIT_OWN_ERROR
+    except FileNotFoundError as err:  # the command, as a shell says it
+        print(f"timens: {err.filename}: command not found", file=sys.stderr)
+        return 127
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -36,11 +36,24 @@ class Offsets(namedtuple("Offsets", "monotonic boottime realtime", defaults=(0, 
 
 
 def as_value(value, clock):
+    """What the API takes for a clock: a string as on the command line, a
+    number of seconds (int or float, as time.sleep takes), a timedelta, or
+    a ClockValue."""
+    from datetime import timedelta
+
     if value is None or isinstance(value, ClockValue):
         return value
+    if isinstance(value, bool):
+        raise errors.BadValue(f"{clock}: {value!r} is not a time")
+    if isinstance(value, timedelta):
+        return ClockValue(OFFSET, (value.days * 86400 + value.seconds) * NSEC_PER_SEC + value.microseconds * 1000)
     if isinstance(value, int):
-        return ClockValue(OFFSET, value)
-    return parse_clock_value(str(value), clock)
+        return ClockValue(OFFSET, value * NSEC_PER_SEC)
+    if isinstance(value, float):
+        return parse_clock_value(f"{value:+.9f}", clock)
+    if not isinstance(value, str):
+        raise errors.BadValue(f"{clock}: expected a string, seconds or a timedelta, not {type(value).__name__}")
+    return parse_clock_value(value, clock)
 
 
 def caller_realtime_offset():
@@ -322,6 +335,8 @@ class TimeNamespace:
 
     def enter_argv(self, args, env=None):
         """argv, env and fds that run ARGS inside via timens-helper."""
+        if self._time_fd < 0:
+            raise errors.TimensError("this TimeNamespace is closed")
         env = dict(os.environ if env is None else env)
         preload = [p for p in env.pop("LD_PRELOAD", "").replace(":", " ").split() if "libtimens" not in p]
         if self.page_path is not None:

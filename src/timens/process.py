@@ -26,14 +26,19 @@ class Popen(subprocess.Popen):
             raise ValueError("give either namespace= or clock values for a new namespace, not both")
         if kwargs.get("preexec_fn") is not None:
             raise ValueError("preexec_fn is not supported: the child enters the namespace right before exec")
+        for key in ("user", "group", "extra_groups"):
+            if kwargs.get(key) is not None:
+                raise ValueError(f"{key}= is not supported: run the command through setpriv or runuser instead")
         if kwargs.get("shell"):
             args = ["/bin/sh", "-c", args if isinstance(args, str) else subprocess.list2cmdline(args)]
             kwargs["shell"] = False
         elif isinstance(args, (str, bytes)):
             args = [args]
         executable = kwargs.pop("executable", None)
+        args = list(args)
         if executable is not None:
-            args = [executable, *list(args)[1:]]
+            args = [executable, *args[1:]]
+        find_program(args[0], kwargs.get("env"), kwargs.get("cwd"))
         self._owned = None
         if namespace is None:
             namespace = self._owned = TimeNamespace.create(monotonic=monotonic, boottime=boottime, realtime=realtime)
@@ -62,6 +67,22 @@ class Popen(subprocess.Popen):
         if status is not None:
             self._release()
         return status
+
+
+def find_program(program, env, cwd):
+    """Raise FileNotFoundError as subprocess does, before any namespace is made."""
+    import os
+    import shutil
+
+    program = os.fsdecode(program)
+    if "/" in program:
+        path = os.path.join(os.fsdecode(cwd), program) if cwd is not None else program
+        if not os.path.exists(path):
+            raise FileNotFoundError(2, "No such file or directory", program)
+        return
+    search = (env if env is not None else os.environ).get("PATH", os.defpath)
+    if shutil.which(program, path=search) is None:
+        raise FileNotFoundError(2, "No such file or directory", program)
 
 
 def run(args, *, input=None, capture_output=False, timeout=None, check=False, **kwargs):
