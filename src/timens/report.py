@@ -2,23 +2,25 @@
 
 The inside readings come from a process in the namespace (timens-helper
 clocks, with libtimens.so loaded when there is a page), taken within a few
-microseconds of each other; the host readings are this process's own, taken
-right after it returns.
+microseconds of each other. The host column is the host's own clocks (the
+initial namespace), also when `timens show` itself runs in a namespace:
+MONOTONIC and BOOTTIME read right after, REALTIME read by the helper at the
+same instant through the raw syscall.
 """
-import time
-
+from . import kernel
 from .values import NSEC_PER_SEC, format_instant, format_offset, format_seconds
 
 
 def clock_report(ns):
     inside = ns.clocks()
-    host = {
-        "monotonic": time.clock_gettime_ns(time.CLOCK_MONOTONIC),
-        "boottime": time.clock_gettime_ns(time.CLOCK_BOOTTIME),
-        "realtime": time.time_ns(),
-    }
+    # The host's own clocks (the initial namespace), whatever namespace this
+    # process runs in: its readings less its own kernel offsets, and the
+    # REALTIME the helper read with the raw syscall, next to the inside ones.
+    own = kernel.own_clocks()
+    host = {c: reading - offset for c, (reading, offset) in own.items()}
+    host["realtime"] = inside["host_realtime"]
     with open("/proc/uptime") as f:
-        host_uptime = f.read().split()[0]
+        host_uptime = float(f.read().split()[0]) - own["boottime"][1] / NSEC_PER_SEC
     offsets = ns.offsets()
     return {
         "schema": "timens.show/1",
@@ -30,7 +32,7 @@ def clock_report(ns):
             clock: {"inside_ns": inside[clock], "host_ns": host[clock]}
             for clock in ("monotonic", "boottime", "realtime")
         },
-        "uptime": {"inside": inside.get("uptime"), "host": host_uptime},
+        "uptime": {"inside": inside.get("uptime"), "host": f"{host_uptime:.2f}"},
         "read_spread_ns": inside.get("spread_ns"),
     }
 
