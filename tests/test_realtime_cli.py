@@ -155,3 +155,16 @@ def test_a_stuck_writer_cannot_hang_settime_or_set(timens, rundir):
         assert abs(epoch(timens("exec", "lab", "--", "date", "+%s").stdout) - time.time() - 2 * DAY) < 5
     finally:
         timens("delete", "lab")
+
+
+def test_show_from_inside_another_namespace_compares_with_the_host(timens):
+    assert timens("create", "lab", "--boottime", "+5d", "--realtime", "+1000d").returncode == 0
+    try:
+        proc = timens("run", "--boottime", "+2d", "--realtime", "+3000d", "--", *timens_argv("show", "lab", "--json"))
+        assert proc.returncode == 0, proc.stderr
+        clocks = json.loads(proc.stdout)["clocks"]
+        assert abs(clocks["boottime"]["inside_ns"] - clocks["boottime"]["host_ns"] - 5 * DAY * NS) < NS
+        assert abs(clocks["realtime"]["inside_ns"] - clocks["realtime"]["host_ns"] - 1000 * DAY * NS) < NS
+        assert abs(clocks["realtime"]["host_ns"] / NS - time.time()) < 5
+    finally:
+        timens("delete", "lab")
