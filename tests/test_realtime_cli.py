@@ -168,3 +168,26 @@ def test_show_from_inside_another_namespace_compares_with_the_host(timens):
         assert abs(clocks["realtime"]["host_ns"] / NS - time.time()) < 5
     finally:
         timens("delete", "lab")
+
+
+def test_set_repairs_a_page_whose_writer_died(timens, rundir):
+    """seq left odd (a writer killed mid-update): show says what to do, set repairs."""
+    import struct
+
+    from timens.page import OFF_SEQ
+
+    assert timens("create", "lab", "--realtime", "+1d").returncode == 0
+    try:
+        page = next((rundir / "pages").iterdir())
+        with open(page, "r+b") as f:
+            f.seek(OFF_SEQ)
+            (seq,) = struct.unpack("<I", f.read(4))
+            f.seek(OFF_SEQ)
+            f.write(struct.pack("<I", seq | 1))
+        broken = timens("show", "lab")
+        assert broken.returncode == 125 and "timens set" in broken.stderr
+        assert timens("set", "lab", "--realtime", "+2d").returncode == 0
+        assert abs(epoch(timens("exec", "lab", "--", "date", "+%s").stdout) - time.time() - 2 * DAY) < 5
+        assert timens("show", "lab").returncode == 0
+    finally:
+        timens("delete", "lab")

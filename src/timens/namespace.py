@@ -286,7 +286,7 @@ class TimeNamespace:
             with ClockPage.open(path, writable=False) as page:
                 return page.read_realtime_offset()
         except PageError as err:
-            raise errors.TimensError(str(err)) from err
+            raise errors.TimensError(f"{err}; 'timens set ... --realtime V' rewrites it") from err
 
     def offsets(self):
         """Kernel offsets (as the kernel reports them) and the REALTIME offset."""
@@ -309,14 +309,14 @@ class TimeNamespace:
         REALTIME (not added to the namespace's current offset), or @DATE.
         """
         value = as_value(value, "realtime")
-        current = self.realtime_offset()
+        has_page = self.page_path is not None  # not read: a broken page gets rewritten
         own = caller_realtime_offset()
         host_now = time.time_ns() - own
         if value.kind == TARGET:
             raise errors.BadValue("realtime takes an offset or @DATE, not =VALUE")
         offset = value.ns - host_now if value.kind == INSTANT else own + value.ns
         check_realtime(offset, str(value), host_now)
-        if current is None:
+        if not has_page:
             self._make_page(offset)
             self._owns_page = self.name is None and self.pid is None
         else:
