@@ -48,7 +48,12 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_OWN_ERROR, f"timens: {message} (see: {self.prog} --help)\n")
 
 
-def build_parser():
+TAKES_COMMAND = ("run", "exec", "restore")
+
+
+def build_parser(command_positional=True):
+    """The parser; without COMMAND_POSITIONAL the command comes after "--"
+    only, so options may stand anywhere before it."""
     parser = Parser(
         prog="timens", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -80,7 +85,8 @@ def build_parser():
         "(default: $SHELL). The namespace goes away with its last process.",
     )
     clock_options(p)
-    p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments (after --)")
+    if command_positional:
+        p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments (after --)")
 
     p = command("create", "make a named namespace that outlives this command", cmd_create)
     p.add_argument("name")
@@ -88,7 +94,8 @@ def build_parser():
 
     p = command("exec", "run a command in a named namespace or a process's namespace", cmd_exec)
     target(p, "enter")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments (after --)")
+    if command_positional:
+        p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments (after --)")
 
     p = command(
         "set",
@@ -134,7 +141,8 @@ def build_parser():
     )
     p.add_argument("--oci", action="store_true", help="print the linux.timeOffsets object of an OCI runtime config")
     # "*", not REMAINDER: options may follow FILE (timens restore FILE --name lab); main() splits at "--"
-    p.add_argument("command", nargs="*", help="command to run in the restored namespace (after --)")
+    if command_positional:
+        p.add_argument("command", nargs="*", help="command to run in the restored namespace (after --)")
     return parser
 
 
@@ -171,7 +179,7 @@ def command_of(args):
 def open_target(args, verb):
     from .namespace import TimeNamespace
 
-    if args.pid is not None and args.name is not None and verb != "enter":
+    if args.pid is not None and args.name is not None:
         raise errors.BadValue(f"give a name or --pid, not both")
     if args.pid is not None:
         return TimeNamespace.from_pid(args.pid)
@@ -253,8 +261,8 @@ def cmd_create(args):
 
 def cmd_exec(args):
     cmd = command_of(args)
-    if args.pid is not None and args.name is not None:
-        cmd, args.name = [args.name, *cmd], None
+    if args.pid is not None and args.name is not None and not args.explicit_command:
+        cmd, args.name = [args.name, *cmd], None  # "exec --pid PID CMD": the name was the command
     with open_target(args, "enter") as ns:
         return wait_child(ns.popen(cmd or default_shell()))
 
@@ -307,13 +315,18 @@ def cmd_list(args):
                 "-" if n.realtime is None else format_offset(n.realtime, 3),
                 str(len(n.pids)),
                 str(n.pid or "-"),
-                (n.command or "-")[:60],
+                printable(n.command or "-")[:60],
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
     return 0
+
+
+def printable(text):
+    """A command line for a one-line table cell: control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def describe(ns):
@@ -367,17 +380,19 @@ def join_negative_values(argv):
 
 def main(argv=None):
     argv = join_negative_values(sys.argv[1:] if argv is None else list(argv))
-    # Everything after the first "--" is the command, whatever it looks like.
-    tail = argv[argv.index("--") + 1 :] if "--" in argv else None
-    head = argv[: argv.index("--")] if "--" in argv else argv
-    parser = build_parser()
-    args = parser.parse_args(head or ["list"])
+    action = next((a for a in argv if not a.startswith("-")), None)
+    if action in TAKES_COMMAND and "--" in argv:
+        # Everything after the first "--" is the command, whatever it looks like.
+        split = argv.index("--")
+        parser = build_parser(command_positional=False)
+        args = parser.parse_args(argv[:split])
+        args.command, args.explicit_command = argv[split + 1 :], True
+    else:
+        parser = build_parser()
+        args = parser.parse_args(argv or ["list"])
+        args.explicit_command = False
     if not getattr(args, "func", None):
         args = parser.parse_args(["list"])
-    if tail is not None:
-        if not hasattr(args, "command"):
-            parser.error(f"'{args.action}' takes no command after --")
-        args.command = (args.command or []) + tail
     try:
         status = args.func(args)
     except errors.TimensError as err:

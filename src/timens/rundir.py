@@ -32,12 +32,14 @@ def validate_name(name):
     """Refuse names that are empty, too long, or could escape the directory."""
     if not name:
         raise errors.BadValue("namespace name is empty")
-    if len(name) > NAME_MAX:
-        raise errors.BadValue(f"namespace name {name[:20]!r}... is longer than {NAME_MAX} characters")
+    if len(name.encode(errors="surrogateescape")) > NAME_MAX:
+        raise errors.BadValue(f"namespace name {name[:20]!r}... is longer than {NAME_MAX} bytes")
     if name in (".", "..") or "/" in name or "\0" in name or name.startswith("-"):
         raise errors.BadValue(f"invalid namespace name {name!r}: no '/', '.', '..' or leading '-'")
     if not name.isprintable() or any(c.isspace() for c in name):
         raise errors.BadValue(f"invalid namespace name {name!r}: no spaces or control characters")
+    if name.startswith("("):
+        raise errors.BadValue(f"invalid namespace name {name!r}: '(' starts the labels timens shows, as (host)")
     return name
 
 
