@@ -74,6 +74,10 @@ def test_date_without_zone_is_local_time_as_date_reads_it():
         ("=1d", "realtime", "realtime takes @DATE"),
         ("@2030-02-30", "realtime", "malformed date"),
         ("@yesterday", "realtime", "malformed date"),
+        ("+\u0663d", "boottime", "malformed"),  # Arabic-Indic three: digits are ASCII
+        ("+\uff11d", "boottime", "malformed"),  # fullwidth one
+        ("@2038-01-19T03:14:07.1234567891Z", "realtime", "finer than a nanosecond"),
+        ("@2038-01-19T03:14:07+25:00", "realtime", "bad zone"),
     ],
 )
 def test_malformed(text, clock, message):
@@ -92,3 +96,12 @@ def test_format_offset_for_people_cuts_towards_zero():
     assert format_offset(-1_999_999_999, 3) == "-1.999s"
     assert format_offset(999_999, 3) == "0"
     assert format_offset(86400 * S + 5, 3) == "+1d"
+
+
+def test_a_local_time_skipped_by_daylight_saving_is_refused():
+    env = {**os.environ, "TZ": "America/New_York"}
+    code = "from timens.values import parse_clock_value as p; p('@2030-03-10 02:30', 'realtime')"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "does not exist in local time" in proc.stderr
+    gap = subprocess.run(["date", "-d", "2030-03-10 02:30"], env=env, capture_output=True, text=True)
+    assert gap.returncode != 0, "date refuses it too"

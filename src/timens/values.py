@@ -30,7 +30,7 @@ UNITS_NS = {
     "y": 36525 * 864 * NSEC_PER_SEC,  # 365.25 days
 }
 
-_NUMBER = r"\d+(?:\.\d*)?|\.\d+"
+_NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"  # ASCII digits only: \d takes any script's
 _TERM = re.compile(rf"({_NUMBER})(ns|us|ms|s|m|h|d|w|y)")
 _BARE = re.compile(rf"(?:{_NUMBER})")
 
@@ -108,10 +108,11 @@ def parse_clock_value(text, clock):
 
 
 _DATE_TIME = re.compile(
-    r"(?P<main>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)"
-    r"(?:[.,](?P<frac>\d{1,9}))?"
-    r"(?P<zone>Z|z|[+-]\d{2}(?::?\d{2})?)?"
+    r"(?P<main>[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2})?)"
+    r"(?:[.,](?P<frac>[0-9]+))?"
+    r"(?P<zone>Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)?"
 )
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def parse_instant(text):
@@ -125,19 +126,29 @@ def parse_instant(text):
     match = _DATE_TIME.fullmatch(text)
     if match:
         zone = match.group("zone") or ""
+        if zone[1:3].isdigit() and int(zone[1:3]) > 23:
+            raise BadValue(f"bad zone in date {text!r}: offsets run from -23:59 to +23:59")
         zone = "+00:00" if zone in ("Z", "z") else zone
         iso, frac = match.group("main") + zone, match.group("frac") or "0"
-    else:
+        if len(frac) > 9 and frac[9:].strip("0"):
+            raise BadValue(f"date {text!r} is finer than a nanosecond")
+        frac = frac[:9]
+    elif _DATE.fullmatch(text):
         iso = text
+    else:
+        iso = None
     try:
         when = datetime.fromisoformat(iso)
-    except ValueError:
+    except (TypeError, ValueError):
         raise BadValue(
             f"malformed date {text!r}: expected ISO 8601 such as "
             "2038-01-19T03:14:07Z, 2030-01-01 12:00 or 2030-01-01"
         ) from None
     if when.tzinfo is None:
+        naive = when
         when = when.astimezone()  # local time, as mktime() and date read it
+        if when.replace(tzinfo=None) != naive:  # mktime() moved it: the time is in a gap
+            raise BadValue(f"date {text!r} does not exist in local time (a daylight saving change skips it)")
     delta = when - datetime(1970, 1, 1, tzinfo=timezone.utc)
     seconds = delta.days * 86400 + delta.seconds
     return seconds * NSEC_PER_SEC + delta.microseconds * 1000 + int(frac.ljust(9, "0"))
