@@ -191,3 +191,24 @@ def test_set_repairs_a_page_whose_writer_died(timens, rundir):
         assert timens("show", "lab").returncode == 0
     finally:
         timens("delete", "lab")
+
+
+def test_a_program_that_drops_root_still_finds_roots_page(rundir):
+    """nsenter into a root-made namespace, then setpriv to nobody: the library
+    looks in nobody's run directory first, then in root's (/run/timens)."""
+    env = {k: v for k, v in os.environ.items() if k != "TIMENS_RUNDIR"}
+    name = f"test-drop-root-{os.getpid()}"
+    run = lambda *args: subprocess.run(timens_argv(*args), env=env, capture_output=True, text=True)  # noqa: E731
+    assert run("create", name, "--realtime", "+1000d").returncode == 0
+    try:
+        from timens.kernel import LIBTIMENS
+
+        proc = subprocess.run(
+            ["nsenter", f"--time=/run/timens/ns/{name}", "env", f"LD_PRELOAD={LIBTIMENS}",
+             "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "date", "+%s"],
+            env=env, capture_output=True, text=True,
+        )
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+        assert abs(epoch(proc.stdout) - time.time() - 1000 * DAY) < 5
+    finally:
+        assert run("delete", name).returncode == 0

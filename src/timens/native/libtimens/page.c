@@ -162,6 +162,27 @@ static const char *find_page_path(void)
 	return NULL;
 }
 
+/*
+ * A program that dropped root (setpriv, su) after entering a namespace
+ * root made looks in its own run directory first: with no page there and
+ * no explicit TIMENS_PAGE or TIMENS_RUNDIR, try root's, whose pages all
+ * may read. Returns 1 if timens_page_path now names another candidate.
+ */
+static int use_system_rundir(void)
+{
+	const char *env = secure_getenv("TIMENS_RUNDIR");
+	const char *slash = strrchr(timens_page_path, '/');
+	char inode[32] = "";
+
+	if ((env && *env) || (secure_getenv("TIMENS_PAGE") && *secure_getenv("TIMENS_PAGE")) || geteuid() == 0 || !slash)
+		return 0;
+	append(inode, sizeof(inode), slash + 1);
+	timens_page_path[0] = '\0';
+	append(timens_page_path, PATH_MAX, TIMENS_DEFAULT_RUNDIR "/" TIMENS_PAGES_SUBDIR "/");
+	append(timens_page_path, PATH_MAX, inode);
+	return 1;
+}
+
 /* Map the page; returns NULL or why it is unusable. */
 static const char *map_page(void)
 {
@@ -173,6 +194,8 @@ static const char *map_page(void)
 	if (why)
 		return why;
 	fd = open(timens_page_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && use_system_rundir())
+		fd = open(timens_page_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return strerror(errno);
 	if (fstat(fd, &st) != 0) {
