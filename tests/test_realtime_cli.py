@@ -212,3 +212,38 @@ def test_a_program_that_drops_root_still_finds_roots_page(rundir):
         assert abs(epoch(proc.stdout) - time.time() - 1000 * DAY) < 5
     finally:
         assert run("delete", name).returncode == 0
+
+
+def test_a_page_planted_by_another_user_is_not_trusted(rundir):
+    """/tmp/timens-UID may be made by anyone: the library trusts a looked-up
+    page only if it and its directories belong to the user or root."""
+    import pwd
+    import shutil
+
+    from timens.kernel import LIBTIMENS
+    from timens.page import ClockPage
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TIMENS_RUNDIR", "XDG_RUNTIME_DIR")}
+    name = f"test-planted-{os.getpid()}"
+    nobody = pwd.getpwnam("nobody").pw_uid
+    planted_dir = f"/tmp/timens-{nobody}"
+    run = lambda *args: subprocess.run(timens_argv(*args), env=env, capture_output=True, text=True)  # noqa: E731
+    assert run("create", name, "--realtime", "+1000d").returncode == 0
+    shutil.rmtree(planted_dir, ignore_errors=True)
+    try:
+        inode = os.stat(f"/run/timens/ns/{name}").st_ino
+        os.makedirs(f"{planted_dir}/pages")
+        ClockPage.create(f"{planted_dir}/pages/{inode}", -7000 * DAY * NS).close()
+        read = ["nsenter", f"--time=/run/timens/ns/{name}", "setpriv", "--reuid", "nobody", "--regid", "nogroup",
+                "--clear-groups", "env", f"LD_PRELOAD={LIBTIMENS}", "date", "+%s"]
+        for path in (planted_dir, f"{planted_dir}/pages", f"{planted_dir}/pages/{inode}"):
+            os.chown(path, 12345, 12345)  # another user's
+        got = epoch(subprocess.run(read, env=env, capture_output=True, text=True).stdout)
+        assert abs(got - time.time() - 1000 * DAY) < 5, "the planted page was used"
+        for path in (planted_dir, f"{planted_dir}/pages", f"{planted_dir}/pages/{inode}"):
+            os.chown(path, nobody, -1)  # the user's own: trusted
+        got = epoch(subprocess.run(read, env=env, capture_output=True, text=True).stdout)
+        assert abs(got - time.time() + 7000 * DAY) < 5
+    finally:
+        shutil.rmtree(planted_dir, ignore_errors=True)
+        assert run("delete", name).returncode == 0

@@ -162,25 +162,83 @@ static const char *find_page_path(void)
 	return NULL;
 }
 
+/* Did the environment name the page or its run directory? Then it is the user's choice. */
+static int explicit_location(void)
+{
+	const char *page = secure_getenv("TIMENS_PAGE"), *rundir = secure_getenv("TIMENS_RUNDIR");
+
+	return (page && *page) || (rundir && *rundir);
+}
+
 /*
  * A program that dropped root (setpriv, su) after entering a namespace
- * root made looks in its own run directory first: with no page there and
- * no explicit TIMENS_PAGE or TIMENS_RUNDIR, try root's, whose pages all
- * may read. Returns 1 if timens_page_path now names another candidate.
+ * root made looks in its own run directory first: with no usable page
+ * there and no explicit TIMENS_PAGE or TIMENS_RUNDIR, try root's, whose
+ * pages all may read. Returns 1 if timens_page_path now names another
+ * candidate.
  */
 static int use_system_rundir(void)
 {
-	const char *env = secure_getenv("TIMENS_RUNDIR");
 	const char *slash = strrchr(timens_page_path, '/');
 	char inode[32] = "";
 
-	if ((env && *env) || (secure_getenv("TIMENS_PAGE") && *secure_getenv("TIMENS_PAGE")) || geteuid() == 0 || !slash)
+	if (explicit_location() || geteuid() == 0 || !slash)
 		return 0;
 	append(inode, sizeof(inode), slash + 1);
 	timens_page_path[0] = '\0';
 	append(timens_page_path, PATH_MAX, TIMENS_DEFAULT_RUNDIR "/" TIMENS_PAGES_SUBDIR "/");
 	append(timens_page_path, PATH_MAX, inode);
 	return 1;
+}
+
+/* Owned by us or root, and writable by no one else. */
+static int safe_owner(const struct stat *st)
+{
+	return (st->st_uid == geteuid() || st->st_uid == 0) && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/*
+ * A page found by the lookup rather than named by the environment may sit
+ * in a directory anyone could have made (/tmp/timens-UID): trust it only if
+ * it, its directory and the run directory above are ours or root's and no
+ * one else may write them. Returns NULL or why not.
+ */
+static const char *untrusted(int fd)
+{
+	char dir[PATH_MAX] = "";
+	struct stat st;
+	char *slash;
+	int level;
+
+	if (fstat(fd, &st) != 0 || !safe_owner(&st))
+		return "not owned by this user or root, or writable by others";
+	append(dir, sizeof(dir), timens_page_path);
+	for (level = 0; level < 2; level++) {
+		slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			break;
+		*slash = '\0';
+		if (stat(dir, &st) != 0 || !safe_owner(&st))
+			return "in a directory not owned by this user or root, or writable by others";
+	}
+	return NULL;
+}
+
+/* Open the looked-up page if it can be trusted; -1 with *why otherwise. */
+static int open_found_page(const char **why)
+{
+	int fd = open(timens_page_path, O_RDONLY | O_CLOEXEC | (explicit_location() ? 0 : O_NOFOLLOW));
+
+	if (fd < 0) {
+		*why = strerror(errno);
+		return -1;
+	}
+	if (!explicit_location() && (*why = untrusted(fd)) != NULL) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
 }
 
 /* Map the page; returns NULL or why it is unusable. */
@@ -193,11 +251,11 @@ static const char *map_page(void)
 
 	if (why)
 		return why;
-	fd = open(timens_page_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT && use_system_rundir())
-		fd = open(timens_page_path, O_RDONLY | O_CLOEXEC);
+	fd = open_found_page(&why);
+	if (fd < 0 && use_system_rundir())
+		fd = open_found_page(&why);
 	if (fd < 0)
-		return strerror(errno);
+		return why;
 	if (fstat(fd, &st) != 0) {
 		why = strerror(errno);
 		close(fd);
