@@ -163,3 +163,17 @@ def test_values_like_python_and_errors_like_subprocess(rundir):
     with pytest.raises(timens.TimensError, match="closed"):
         ns.run(["true"])
     assert not list((rundir / "pages").glob("*")) if (rundir / "pages").exists() else True
+
+
+def test_shell_and_permission_errors_like_subprocess(rundir, tmp_path):
+    out = timens.run(["echo $0 $1", "a", "b"], shell=True, capture_output=True, text=True).stdout
+    assert out == subprocess.run(["echo $0 $1", "a", "b"], shell=True, capture_output=True, text=True).stdout
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\n")
+    with pytest.raises(PermissionError):
+        timens.run([str(script)])
+    ns = timens.TimeNamespace.create(realtime="+1d")
+    ns.close()
+    with pytest.raises(timens.TimensError, match="closed"):
+        ns.set_realtime("+1h")
+    assert not any((rundir / "pages").iterdir())

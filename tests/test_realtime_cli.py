@@ -247,3 +247,19 @@ def test_a_page_planted_by_another_user_is_not_trusted(rundir):
     finally:
         shutil.rmtree(planted_dir, ignore_errors=True)
         assert run("delete", name).returncode == 0
+
+
+@pytest.mark.parametrize("damage", [b"\0" * 100, b"\0" * 4096])
+def test_set_replaces_a_page_that_is_no_page(timens, rundir, damage):
+    """Truncated or overwritten: show says so, set writes a new page."""
+    assert timens("create", "lab", "--realtime", "+1d").returncode == 0
+    try:
+        page = next((rundir / "pages").iterdir())
+        page.unlink()
+        page.write_bytes(damage)
+        broken = timens("show", "lab")
+        assert broken.returncode == 125 and "timens set" in broken.stderr
+        assert timens("set", "lab", "--realtime", "+3d").returncode == 0
+        assert abs(epoch(timens("exec", "lab", "--", "date", "+%s").stdout) - time.time() - 3 * DAY) < 5
+    finally:
+        timens("delete", "lab")

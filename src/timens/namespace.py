@@ -14,7 +14,7 @@ import time
 from collections import namedtuple
 
 from . import errors, kernel
-from .page import ClockPage, PageError
+from .page import ClockPage, PageBusy, PageError
 from .rundir import RunDir, validate_name
 from .values import INSTANT, NSEC_PER_SEC, OFFSET, TARGET, ClockValue, format_offset, parse_clock_value
 
@@ -277,6 +277,10 @@ class TimeNamespace:
         path = self.rundir.page_file(self.inode)
         return path if path.exists() else None
 
+    def _check_open(self):
+        if self._time_fd < 0:
+            raise errors.TimensError("this TimeNamespace is closed")
+
     def realtime_offset(self):
         """REALTIME offset in ns, or None when the namespace has no page."""
         path = self.page_path
@@ -286,10 +290,11 @@ class TimeNamespace:
             with ClockPage.open(path, writable=False) as page:
                 return page.read_realtime_offset()
         except PageError as err:
-            raise errors.TimensError(f"{err}; 'timens set ... --realtime V' rewrites it") from err
+            raise errors.TimensError(f"{err}; 'timens set ... --realtime V' writes a new one") from err
 
     def offsets(self):
         """Kernel offsets (as the kernel reports them) and the REALTIME offset."""
+        self._check_open()
         kern = None
         if self._offsets is not None:
             kern = {"monotonic": self._offsets.monotonic, "boottime": self._offsets.boottime}
@@ -308,6 +313,7 @@ class TimeNamespace:
         VALUE means what it means at creation: an offset from the caller's
         REALTIME (not added to the namespace's current offset), or @DATE.
         """
+        self._check_open()
         value = as_value(value, "realtime")
         has_page = self.page_path is not None  # not read: a broken page gets rewritten
         own = caller_realtime_offset()
@@ -323,8 +329,14 @@ class TimeNamespace:
             try:
                 with ClockPage.open(self.page_path) as page:
                     page.set_realtime_offset(offset)
-            except PageError as err:
+            except PageBusy as err:
                 raise errors.TimensError(str(err)) from err
+            except PageError:
+                # Not a page any more (truncated, overwritten): make a new one.
+                # Processes that mapped the old file keep it; new ones get this.
+                owns = self._owns_page
+                self._make_page(offset)
+                self._owns_page = owns
         if self.name:
             meta = self.rundir.read_meta(self.name)
             if meta:
@@ -335,8 +347,7 @@ class TimeNamespace:
 
     def enter_argv(self, args, env=None):
         """argv, env and fds that run ARGS inside via timens-helper."""
-        if self._time_fd < 0:
-            raise errors.TimensError("this TimeNamespace is closed")
+        self._check_open()
         env = dict(os.environ if env is None else env)
         preload = [p for p in env.pop("LD_PRELOAD", "").replace(":", " ").split() if "libtimens" not in p]
         if self.page_path is not None:
@@ -416,7 +427,7 @@ class TimeNamespace:
         self.close()
 
     def __del__(self):
-        if getattr(self, "_time_fd", -1) >= 0 and not self._owns_page:
+        if getattr(self, "_time_fd", -1) >= 0:
             self.close()
 
 

@@ -63,6 +63,10 @@ class PageError(Exception):
         self.problem = problem
 
 
+class PageBusy(PageError):
+    """Another writer holds the page's lock and does not let go."""
+
+
 def split_ns(ns):
     """Nanoseconds as (sec, nsec) with nsec in [0, 1e9), also for negatives."""
     sec, nsec = divmod(int(ns), NSEC_PER_SEC)
@@ -193,7 +197,7 @@ class ClockPage:
                 return
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise PageError(self.path, "another writer holds the lock and does not finish") from None
+                    raise PageBusy(self.path, "another writer holds the lock and does not finish") from None
                 time.sleep(0.001)
 
     def set_realtime_offset(self, ns):

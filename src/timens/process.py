@@ -29,8 +29,8 @@ class Popen(subprocess.Popen):
         for key in ("user", "group", "extra_groups"):
             if kwargs.get(key) is not None:
                 raise ValueError(f"{key}= is not supported: run the command through setpriv or runuser instead")
-        if kwargs.get("shell"):
-            args = ["/bin/sh", "-c", args if isinstance(args, str) else subprocess.list2cmdline(args)]
+        if kwargs.get("shell"):  # as subprocess does on POSIX
+            args = ["/bin/sh", "-c", args] if isinstance(args, (str, bytes)) else ["/bin/sh", "-c", *args]
             kwargs["shell"] = False
         elif isinstance(args, (str, bytes)):
             args = [args]
@@ -76,13 +76,16 @@ def find_program(program, env, cwd):
 
     program = os.fsdecode(program)
     if "/" in program:
-        path = os.path.join(os.fsdecode(cwd), program) if cwd is not None else program
-        if not os.path.exists(path):
-            raise FileNotFoundError(2, "No such file or directory", program)
-        return
-    search = (env if env is not None else os.environ).get("PATH", os.defpath)
-    if shutil.which(program, path=search) is None:
+        candidates = [os.path.join(os.fsdecode(cwd), program) if cwd is not None else program]
+    else:
+        search = (env if env is not None else os.environ).get("PATH", os.defpath)
+        if shutil.which(program, path=search) is not None:
+            return
+        candidates = [os.path.join(d or ".", program) for d in search.split(os.pathsep)]
+    if not any(os.path.exists(c) for c in candidates):
         raise FileNotFoundError(2, "No such file or directory", program)
+    if not any(os.access(c, os.X_OK) and not os.path.isdir(c) for c in candidates):
+        raise PermissionError(13, "Permission denied", program)
 
 
 def run(args, *, input=None, capture_output=False, timeout=None, check=False, **kwargs):
