@@ -199,8 +199,9 @@ SI_KERNEL = 0x80  # si_code of a signal the terminal sent to the whole process g
 def wait_child(proc):
     """Wait for the child, passing signals on to it; its status (-N: signal N).
 
-    ^C and ^\\ from the terminal reach the command directly (it is in the
-    same process group), so only those sent to timens alone are passed on.
+    What the terminal sends (^C, ^\\, a resize) reaches the command directly,
+    as it is in the same process group, so only signals sent by a process
+    are passed on. (One sent to the whole group thus arrives twice.)
     The caller returns the status to `main`, which dies of the same signal
     only after every namespace and page has been cleaned up.
     """
@@ -211,7 +212,7 @@ def wait_child(proc):
             info = signal.sigwaitinfo(waited)
             if info.si_signo == signal.SIGCHLD:
                 continue
-            if info.si_signo in (signal.SIGINT, signal.SIGQUIT) and info.si_code == SI_KERNEL:
+            if info.si_code == SI_KERNEL:  # ^C, ^\, a resize: the terminal told the command too
                 continue
             proc.send_signal(info.si_signo)
         return proc.returncode
@@ -263,6 +264,8 @@ def cmd_exec(args):
     cmd = command_of(args)
     if args.pid is not None and args.name is not None and not args.explicit_command:
         cmd, args.name = [args.name, *cmd], None  # "exec --pid PID CMD": the name was the command
+    if cmd and cmd[0].startswith("-") and not args.explicit_command:
+        raise errors.BadValue(f"options go before the name: {cmd[0]} (put the command after --)")
     with open_target(args, "enter") as ns:
         return wait_child(ns.popen(cmd or default_shell()))
 
