@@ -28,6 +28,7 @@ snap=$(mktemp /tmp/timens-demo.XXXXXX.json)
 step timens save demo -o "$snap"
 step sleep 2
 step timens restore "$snap" --name demo2
+echo "(demo2's MONOTONIC and BOOTTIME go on from the saved readings: the 2 s it was down do not count)"
 step timens show demo2
 step timens restore "$snap" --oci
 timens delete demo demo2
