@@ -3,7 +3,6 @@
 Every test gets its own run directory (TIMENS_RUNDIR), so tests never see
 each other's named namespaces or pages, and nothing is left in /run/timens.
 """
-import os
 import subprocess
 import sys
 from pathlib import Path

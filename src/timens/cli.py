@@ -180,7 +180,7 @@ def open_target(args, verb):
     from .namespace import TimeNamespace
 
     if args.pid is not None and args.name is not None:
-        raise errors.BadValue(f"give a name or --pid, not both")
+        raise errors.BadValue("give a name or --pid, not both")
     if args.pid is not None:
         return TimeNamespace.from_pid(args.pid)
     if args.name is None:
