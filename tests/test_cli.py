@@ -374,3 +374,33 @@ def test_signals_sent_to_timens_reach_the_command(rundir, sig):
     assert proc.stdout.read() == "got\n"
     assert proc.wait(timeout=20) == 3
     assert tree(rundir / "pages") == []
+
+
+COUNT_TERMS = """
+import signal, sys, time
+n = 0
+def count(*_):
+    global n
+    n += 1
+signal.signal(signal.SIGTERM, count)
+print("ready", flush=True)
+while n == 0:
+    time.sleep(0.01)
+time.sleep(0.5)
+print("terms", n, flush=True)
+"""
+
+
+def test_a_signal_to_the_whole_group_arrives_once(rundir):
+    """Away from a terminal (timeout, supervisors) the command has a process
+    group of its own, so killing timens's group signals it once, through timens."""
+    proc = subprocess.Popen(timens_argv("run", "--", sys.executable, "-c", COUNT_TERMS), stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    assert proc.stdout.readline() == "ready\n"
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.stdout.read() == "terms 1\n"
+    assert proc.wait(timeout=20) == 0
+    under_timeout = subprocess.run(["timeout", "-s", "TERM", "1", *timens_argv("run", "--", sys.executable, "-c",
+                                                                              COUNT_TERMS)],
+                                   capture_output=True, text=True, timeout=30)
+    assert under_timeout.stdout.splitlines()[-1] == "terms 1"

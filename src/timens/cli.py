@@ -220,6 +220,27 @@ def wait_child(proc):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, waited)
 
 
+def run_command(ns, cmd):
+    """Run CMD in NS as the command of `timens run/exec`; its status (-N: signal N).
+
+    In the terminal's foreground the command shares our process group, so
+    ^C reaches it as it would reach the bare command. Elsewhere (under
+    `timeout`, a supervisor, a pipeline with no terminal) it gets a group of
+    its own: a signal sent to our group then reaches it once, through us,
+    not twice.
+    """
+    return wait_child(ns.popen(cmd, **({} if in_terminal_foreground() else {"process_group": 0})))
+
+
+def in_terminal_foreground():
+    for fd in (0, 1, 2):
+        try:
+            return os.tcgetpgrp(fd) == os.getpgrp()
+        except OSError:
+            continue
+    return False
+
+
 def die_like_child(sig):
     """Re-raise the child's fatal signal on ourselves, as util-linux unshare does."""
     import resource
@@ -250,7 +271,7 @@ def cmd_run(args):
 
     cmd = command_of(args) or default_shell()
     with TimeNamespace.create(monotonic=args.monotonic, boottime=args.boottime, realtime=args.realtime) as ns:
-        return wait_child(ns.popen(cmd))
+        return run_command(ns, cmd)
 
 
 def cmd_create(args):
@@ -267,7 +288,7 @@ def cmd_exec(args):
     if cmd and cmd[0].startswith("-") and not args.explicit_command:
         raise errors.BadValue(f"options go before the name: {cmd[0]} (put the command after --)")
     with open_target(args, "enter") as ns:
-        return wait_child(ns.popen(cmd or default_shell()))
+        return run_command(ns, cmd or default_shell())
 
 
 def cmd_set(args):

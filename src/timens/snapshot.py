@@ -338,10 +338,10 @@ def restore(path, name=None, elapsed="frozen", oci=False, command=None):
     if name is not None:
         ns.close()
         return 0
-    from .cli import wait_child
+    from .cli import run_command
 
     with ns:
-        return wait_child(ns.popen(command))
+        return run_command(ns, command)
 
 
 def _caller_realtime_offset():
