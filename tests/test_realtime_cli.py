@@ -5,7 +5,6 @@ this machine's clock; each test also checks that the host clock did not jump.
 """
 import json
 import os
-import signal
 import subprocess
 import time
 
