@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from . import errors
-from .values import NSEC_PER_SEC, format_offset
+from .values import NSEC_PER_SEC, format_offset, join_ns
 
 PROCFS = os.environ.get("TIMENS_PROCFS", "/proc")
 
@@ -22,10 +22,8 @@ HELPER = NATIVE / "timens-helper"
 LIBTIMENS = NATIVE / "libtimens.so"
 
 CLONE_NEWTIME = 0x80
-CLONE_NEWUSER = 0x10000000
 NS_GET_USERNS = 0xB701  # _IO(0xb7, 0x1)
 NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3)
-NSFS_MAGIC = 0x6E736673
 HOST_TIME_NS_INODE = 0xEFFFFFFA  # PROC_TIME_INIT_INO: the initial namespace
 
 # The kernel's limits for MONOTONIC and BOOTTIME offsets (kernel/time/namespace.c).
@@ -53,7 +51,7 @@ def read_offsets(pid="self"):
     offsets = {}
     for line in text.splitlines():
         name, sec, nsec = line.split()
-        offsets[name] = int(sec) * NSEC_PER_SEC + int(nsec)
+        offsets[name] = join_ns(sec, nsec)
     return offsets
 
 
@@ -285,10 +283,6 @@ def permission_advice(step, text, map_user):
         return f"cannot set offsets: {text}; this needs CAP_SYS_TIME: run as root"
     hint = "run as root" if not map_user else "check that user namespaces are allowed"
     return f"cannot create a time namespace: {text}; this needs CAP_SYS_ADMIN: {hint}"
-
-
-def kernel_has_time_namespaces():
-    return os.path.exists(proc("self", "ns", "time"))
 
 
 # ---------------------------------------------------------------- processes

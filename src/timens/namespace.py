@@ -16,7 +16,7 @@ from collections import namedtuple
 from . import errors, kernel
 from .page import ClockPage, PageBusy, PageError
 from .rundir import RunDir, validate_name
-from .values import INSTANT, NSEC_PER_SEC, OFFSET, TARGET, ClockValue, format_offset, parse_clock_value
+from .values import INSTANT, NSEC_PER_SEC, OFFSET, TARGET, ClockValue, format_offset, join_ns, parse_clock_value
 
 # REALTIME inside must stay representable as signed 64-bit nanoseconds
 # (1677-09-21 to 2262-04-11), as the kernel, Go and most runtimes assume.
@@ -383,13 +383,13 @@ class TimeNamespace:
         for line in proc.stdout.splitlines():
             key, *vals = line.split()
             if key == "offset":
-                offsets[vals[0]] = int(vals[1]) * NSEC_PER_SEC + int(vals[2])
+                offsets[vals[0]] = join_ns(vals[1], vals[2])
             elif key == "uptime":
                 readings["uptime"] = vals[0]
             elif key == "spread_ns":
                 readings["spread_ns"] = int(vals[0])
             else:
-                readings[key] = int(vals[0]) * NSEC_PER_SEC + int(vals[1])
+                readings[key] = join_ns(vals[0], vals[1])
         readings["offsets"] = offsets
         return readings
 

@@ -13,6 +13,8 @@ import os
 import struct
 from pathlib import Path
 
+from .values import NSEC_PER_SEC, join_ns, split_ns  # noqa: F401  (part of this module's API)
+
 HEADER = Path(__file__).parent / "native" / "timens_page.h"
 
 _STRINGS = ("TIMENS_PAGES_SUBDIR", "TIMENS_DEFAULT_RUNDIR")
@@ -48,8 +50,6 @@ OFF_GENERATION = LAYOUT["TIMENS_OFF_GENERATION"]
 PAGES_SUBDIR = LAYOUT["TIMENS_PAGES_SUBDIR"]
 DEFAULT_RUNDIR = LAYOUT["TIMENS_DEFAULT_RUNDIR"]
 
-NSEC_PER_SEC = 1_000_000_000
-
 # A reader gives up after this many tries while a writer stays inside.
 _READ_RETRIES = 1_000_000
 
@@ -65,17 +65,6 @@ class PageError(Exception):
 
 class PageBusy(PageError):
     """Another writer holds the page's lock and does not let go."""
-
-
-def split_ns(ns):
-    """Nanoseconds as (sec, nsec) with nsec in [0, 1e9), also for negatives."""
-    sec, nsec = divmod(int(ns), NSEC_PER_SEC)
-    return sec, nsec
-
-
-def join_ns(sec, nsec):
-    """(sec, nsec) as nanoseconds; nsec may be out of range."""
-    return int(sec) * NSEC_PER_SEC + int(nsec)
 
 
 def page_path(rundir, inode):

@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 
 from . import errors
-from .page import DEFAULT_RUNDIR, PAGES_SUBDIR
+from .page import DEFAULT_RUNDIR, PAGES_SUBDIR, page_path
 
 NAME_MAX = 64
 
@@ -66,7 +66,7 @@ class RunDir:
         return self.meta_dir / (validate_name(name) + ".json")
 
     def page_file(self, inode):
-        return self.pages_dir / str(int(inode))
+        return page_path(self.path, inode)
 
     def ensure(self, *subdirs):
         """Create the run directory (and subdirs) if needed, owned by us."""

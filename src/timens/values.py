@@ -156,7 +156,12 @@ def parse_instant(text):
 
 def split_ns(ns):
     """Nanoseconds -> (seconds, nanoseconds in [0, 1e9)), as the kernel wants."""
-    return divmod(ns, NSEC_PER_SEC)
+    return divmod(int(ns), NSEC_PER_SEC)
+
+
+def join_ns(sec, nsec):
+    """(seconds, nanoseconds) -> nanoseconds; nsec may be out of range."""
+    return int(sec) * NSEC_PER_SEC + int(nsec)
 
 
 def format_offset(ns, digits=9):
