@@ -122,14 +122,13 @@ class TimeNamespace:
     reference; a named namespace lives on until `delete()`.
     """
 
-    def __init__(self, time_fd, *, user_fd=None, name=None, pid=None, offsets=None, rundir=None, owns_page=False):
+    def __init__(self, time_fd, *, user_fd=None, name=None, pid=None, offsets=None, rundir=None):
         self._time_fd = kernel.above_stdio(time_fd)
         self._user_fd = None if user_fd is None else kernel.above_stdio(user_fd)
         self.name = name
         self.pid = pid
         self._offsets = offsets
         self.rundir = rundir or RunDir()
-        self._owns_page = owns_page
         self.inode = os.fstat(self._time_fd).st_ino
 
     def __repr__(self):
@@ -210,11 +209,9 @@ class TimeNamespace:
                 ns._make_page(offsets.realtime)
                 page_made = True
             rundir.write_meta(name, {"name": name, "inode": ns.inode, "created": time.time(), **offsets.as_json()})
-            ns._owns_page = False  # the page belongs to the name now, until delete()
             return ns
         except BaseException:
             if ns is not None:
-                ns._owns_page = False
                 ns.close()
             if page_made:
                 rundir.page_file(os.stat(target).st_ino).unlink(missing_ok=True)
@@ -230,11 +227,11 @@ class TimeNamespace:
     def _make_page(self, realtime_offset):
         self.rundir.ensure("pages_dir")
         path = self.rundir.page_file(self.inode)
-        # A page already there belongs to a dead namespace whose inode the
-        # kernel has reused: ours is brand new, so nobody can be using it.
+        # A file already there is stale (a dead namespace whose inode the
+        # kernel reused) or no page at all: replace it. Processes that
+        # mapped it keep their mapping; new ones get this page.
         path.unlink(missing_ok=True)
         ClockPage.create(path, realtime_offset).close()
-        self._owns_page = True
 
     # ------------------------------------------------------------ opening
 
@@ -324,19 +321,14 @@ class TimeNamespace:
         check_realtime(offset, str(value), host_now)
         if not has_page:
             self._make_page(offset)
-            self._owns_page = self.name is None and self.pid is None
         else:
             try:
                 with ClockPage.open(self.page_path) as page:
                     page.set_realtime_offset(offset)
             except PageBusy as err:
                 raise errors.TimensError(str(err)) from err
-            except PageError:
-                # Not a page any more (truncated, overwritten): make a new one.
-                # Processes that mapped the old file keep it; new ones get this.
-                owns = self._owns_page
+            except PageError:  # not a page any more (truncated, overwritten)
                 self._make_page(offset)
-                self._owns_page = owns
         if self.name:
             meta = self.rundir.read_meta(self.name)
             if meta:
@@ -396,10 +388,15 @@ class TimeNamespace:
     # ------------------------------------------------------------ ending
 
     def close(self):
-        """Drop our references; an anonymous namespace's page goes with it."""
-        if self._owns_page:
+        """Drop our references; an anonymous namespace's page goes with it.
+
+        (A named one's page stays until delete(); one opened by pid belongs
+        to whoever made it.)
+        """
+        if self._time_fd < 0:
+            return  # closed already: the inode, and so the page path, may be another's now
+        if self.name is None and self.pid is None:
             self.rundir.page_file(self.inode).unlink(missing_ok=True)
-            self._owns_page = False
         for fd in (self._time_fd, self._user_fd):
             if fd is not None and fd >= 0:
                 os.close(fd)
