@@ -13,6 +13,13 @@ PROBES = Path(__file__).parent / "probes"
 NATIVE = Path(__file__).parent.parent / "src" / "timens" / "native"
 
 
+def write_at(path, offset, data):
+    """Overwrite bytes of a file in place (as damage to a clock page would)."""
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
 def timens_argv(*args):
     """argv that runs the timens CLI of the package under test."""
     return [sys.executable, "-m", "timens", *map(str, args)]

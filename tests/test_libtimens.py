@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_at
+
 import timens
 from timens.page import NSEC_PER_SEC, OFF_MAGIC, OFF_SEQ, OFF_VERSION, ClockPage
 
@@ -354,14 +356,6 @@ def test_settime_without_page_is_eperm(tmp_path, compile_probe, no_sys_time):
 
 
 # --- missing and broken pages ---------------------------------------------------
-
-def write_at(path, offset, data):
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.pwrite(fd, data, offset)
-    finally:
-        os.close(fd)
-
 
 def broken_page(tmp_path, kind):
     path = tmp_path / "page"

@@ -6,6 +6,8 @@ import threading
 
 import pytest
 
+from conftest import write_at
+
 from timens import page as page_module
 from timens.page import (NSEC_PER_SEC, OFF_MAGIC, OFF_SEQ, PAGE_SIZE, ClockPage, PageError,
                          join_ns, page_path, split_ns)
@@ -106,14 +108,6 @@ def test_offset_out_of_range(tmp_path):
         with pytest.raises(OverflowError):
             page.set_realtime_offset(2**63 * NSEC_PER_SEC)
         assert page.read_realtime_offset() == 0
-
-
-def write_at(path, offset, data):
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.pwrite(fd, data, offset)
-    finally:
-        os.close(fd)
 
 
 @pytest.mark.parametrize("damage, problem", [
