@@ -19,6 +19,8 @@ import tempfile
 import time
 
 from . import errors, kernel
+from .namespace import TimeNamespace, caller_realtime_offset, resolve_offsets
+from .rundir import RunDir, validate_name
 from .values import NSEC_PER_SEC, OFFSET, TARGET, ClockValue, format_offset
 
 SCHEMA = "timens.snapshot"
@@ -249,7 +251,7 @@ def restore_values(data, elapsed="frozen", *, shown="snapshot"):
     """
     if elapsed not in ELAPSED:
         raise errors.BadValue(f"--elapsed takes frozen or wall, not {elapsed!r}")
-    own_rt = _caller_realtime_offset()
+    own_rt = caller_realtime_offset()
     gap = 0
     if elapsed == "wall":
         host_now = time.time_ns() - own_rt
@@ -287,8 +289,6 @@ def restore_values(data, elapsed="frozen", *, shown="snapshot"):
 
 def oci_time_offsets(values):
     """linux.timeOffsets of an OCI runtime config: host-relative kernel offsets."""
-    from .namespace import resolve_offsets
-
     offsets = resolve_offsets(values["monotonic"], values["boottime"], None)
     out = {}
     for clock in KERNEL_CLOCKS:
@@ -311,8 +311,6 @@ def restore(path, name=None, elapsed="frozen", oci=False, command=None):
             f"restore: {problem}: give --name NAME to make a named namespace, --oci to print "
             "the OCI linux.timeOffsets, or -- COMMAND to run a command in the restored namespace"
         )
-    from .namespace import TimeNamespace
-    from .rundir import RunDir, validate_name
 
     if name is not None:
         validate_name(name)
@@ -342,12 +340,6 @@ def restore(path, name=None, elapsed="frozen", oci=False, command=None):
 
     with ns:
         return run_command(ns, command)
-
-
-def _caller_realtime_offset():
-    from .namespace import caller_realtime_offset
-
-    return caller_realtime_offset()
 
 
 def _duration(ns):
