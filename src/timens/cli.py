@@ -169,13 +169,6 @@ def version():
 # ---------------------------------------------------------------- helpers
 
 
-def command_of(args):
-    cmd = list(args.command or [])
-    if cmd and cmd[0] == "--":
-        cmd = cmd[1:]
-    return cmd
-
-
 def open_target(args, verb):
     from .namespace import TimeNamespace
 
@@ -269,7 +262,7 @@ def print_json(data):
 def cmd_run(args):
     from .namespace import TimeNamespace
 
-    cmd = command_of(args) or default_shell()
+    cmd = list(args.command or []) or default_shell()
     with TimeNamespace.create(monotonic=args.monotonic, boottime=args.boottime, realtime=args.realtime) as ns:
         return run_command(ns, cmd)
 
@@ -282,7 +275,7 @@ def cmd_create(args):
 
 
 def cmd_exec(args):
-    cmd = command_of(args)
+    cmd = list(args.command or [])
     if args.pid is not None and args.name is not None and not args.explicit_command:
         cmd, args.name = [args.name, *cmd], None  # "exec --pid PID CMD": the name was the command
     if cmd and cmd[0].startswith("-") and not args.explicit_command:
@@ -380,7 +373,7 @@ def cmd_save(args):
 def cmd_restore(args):
     from .snapshot import restore
 
-    return restore(args.snapshot, name=args.name, elapsed=args.elapsed, oci=args.oci, command=command_of(args))
+    return restore(args.snapshot, name=args.name, elapsed=args.elapsed, oci=args.oci, command=list(args.command or []))
 
 
 # ---------------------------------------------------------------- main
