@@ -112,7 +112,7 @@ def test_offset_out_of_range(tmp_path):
 
 @pytest.mark.parametrize("damage, problem", [
     ((OFF_MAGIC, b"ABCD"), "bad magic"),
-    ((4, (2).to_bytes(4, "little")), "version 2"),
+    ((4, (1).to_bytes(4, "little")), "version 1"),
 ])
 def test_open_rejects_what_is_not_a_page(tmp_path, damage, problem):
     path = tmp_path / "page"

@@ -21,14 +21,14 @@ _STRINGS = ("TIMENS_PAGES_SUBDIR", "TIMENS_DEFAULT_RUNDIR")
 
 
 def _parse_header(text):
-    """The header's one-line defines: TIMENS_PAGE_*/TIMENS_OFF_* numbers, two paths."""
+    """The header's one-line defines: TIMENS_PAGE_*/OFF_*/FLAG_* numbers, two paths."""
     layout = {}
     for line in text.splitlines():
         words = line.split(None, 2)
         if len(words) != 3 or words[0] != "#define":
             continue
         name, value = words[1], words[2].strip()
-        if name.startswith(("TIMENS_PAGE_", "TIMENS_OFF_")):
+        if name.startswith(("TIMENS_PAGE_", "TIMENS_OFF_", "TIMENS_FLAG_")):
             layout[name] = int(value, 0)
         elif name in _STRINGS and len(value) >= 2 and value[0] == value[-1] == '"':
             layout[name] = value[1:-1]

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "timens_page.h"
+#include "timens_page_read.h"
 
 #define SHOW(name) printf("%s %lld\n", #name, (long long)(name))
 
@@ -25,6 +26,11 @@ int main(void)
 	SHOW(TIMENS_OFF_BOOTTIME_SEC);
 	SHOW(TIMENS_OFF_BOOTTIME_NSEC);
 	SHOW(TIMENS_OFF_GENERATION);
+	SHOW(TIMENS_OFF_FROZEN_SEC);
+	SHOW(TIMENS_OFF_FROZEN_NSEC);
+	SHOW(TIMENS_OFF_NS_ID);
+	SHOW(TIMENS_OFF_WAKE);
+	SHOW(TIMENS_FLAG_FROZEN);
 	printf("TIMENS_PAGES_SUBDIR %s\n", TIMENS_PAGES_SUBDIR);
 	printf("TIMENS_DEFAULT_RUNDIR %s\n", TIMENS_DEFAULT_RUNDIR);
 	printf("sizeof %zu\n", sizeof(struct timens_page));

@@ -24,9 +24,9 @@
 #include <time.h>
 
 #include "timens_page.h"
+#include "timens_page_read.h"
 
 #define TIMENS_EXPORT __attribute__((visibility("default")))
-#define TIMENS_NSEC_PER_SEC 1000000000LL
 
 /* Readers give up on a writer after this many spins (about 0.1 s on x86-64): a writer
  * that died between making seq odd and making it even again must not hang
