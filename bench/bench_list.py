@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Benchmark: `timens list --json` against `lsns -t time -J`, at 10, 300 and 1,000 namespaces.
+
+Not a test. For each size, bench/nsholder.c makes that many time
+namespaces (one sleeping process in each, with a MONOTONIC offset); both
+listers run in turns and the median wall time is reported with the ratio
+to lsns. Before timing, timens's listing is checked to hold every one of
+them, so a fast but wrong lister cannot win.
+
+    .venv/bin/python bench/bench_list.py [--quick] [-n 21] [--sizes 10,300,1000]
+"""
+import json
+import subprocess
+import sys
+import tempfile
+
+import common
+from report import publish
+
+MONO_SEC = 12345
+
+
+def check_listing(n):
+    out = subprocess.run([common.TIMENS, "list", "--json"], check=True, capture_output=True, text=True).stdout
+    found = [ns for ns in json.loads(out)["namespaces"] if ns["offsets"]["monotonic_ns"] == MONO_SEC * 10**9]
+    if len(found) < n:
+        sys.exit(f"timens list found {len(found)} of the {n} namespaces")
+    lsns = json.loads(subprocess.run([common.LSNS, "-t", "time", "-J"], check=True, capture_output=True,
+                                     text=True).stdout)["namespaces"]
+    return len(found), len(lsns)
+
+
+def main():
+    p = common.parser(__doc__)
+    p.add_argument("-n", type=int, help="timed runs of each lister per size (21; 5 with --quick)")
+    p.add_argument("--sizes", default="10,300,1000")
+    args = p.parse_args()
+    n = args.n or (5 if args.quick else 21)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    common.sigterm_as_exit()
+    rundir = common.private_rundir()
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            with common.Namespaces(size, tmp, MONO_SEC):
+                found, listed_by_lsns = check_listing(size)
+                samples = common.in_turns({
+                    "timens": lambda: common.wall_ms([common.TIMENS, "list", "--json"]),
+                    "lsns": lambda: common.wall_ms([common.LSNS, "-t", "time", "-J"]),
+                }, n, warmup=2)
+            med = common.medians(samples)
+            rows.append(f"| {size} | {found} / {listed_by_lsns} | {common.spread(samples['timens'])} | "
+                        f"{common.spread(samples['lsns'])} | **{med['timens'] / med['lsns']:.2f}x** |")
+    rundir.cleanup()
+
+    lines = [
+        "# `timens list --json` against `lsns -t time -J`",
+        "",
+        common.machine(),
+        f"Median wall ms (interquartile range) of {n} runs each, in turns, after 2 warm-up runs.",
+        "",
+        "| namespaces made | found by timens / lsns | timens list --json | lsns -t time -J | timens / lsns |",
+        "|---:|---:|---:|---:|---:|",
+        *rows,
+    ]
+    publish("\n".join(lines) + "\n", "list")
+
+
+if __name__ == "__main__":
+    main()
