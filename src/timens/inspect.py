@@ -4,28 +4,45 @@ A namespace is seen through the processes in it (/proc/PID/ns/time), the
 processes that made it for their children (ns/time_for_children) and the
 names bind-mounted in the run directory. Processes we may not inspect are
 skipped, so a normal user sees the namespaces of their own processes.
+
+The cost grows with the number of processes, so each process costs two
+readlinks and nothing more; everything else (offsets, command line, page,
+metadata) is read once per namespace.
 """
-from dataclasses import dataclass, field
+import os
 
 from . import kernel
-from .page import ClockPage, PageError
+from .page import PAGES_SUBDIR, ClockPage, PageError
 from .rundir import RunDir
 
 
-@dataclass
 class NamespaceInfo:
-    inode: int
-    name: str | None = None
-    host: bool = False
-    monotonic: int | None = None  # offsets in ns; None when nobody can tell
-    boottime: int | None = None
-    realtime: int | None = None
-    pids: list = field(default_factory=list)
-    command: str | None = None
+    """What `list_namespaces` found out about one time namespace."""
+
+    __slots__ = ("inode", "name", "host", "monotonic", "boottime", "realtime", "pids", "command")
+
+    def __init__(self, inode, name=None, host=False, monotonic=None, boottime=None, realtime=None,
+                 pids=None, command=None):
+        self.inode = inode
+        self.name = name
+        self.host = host
+        self.monotonic = monotonic  # offsets in ns; None when nobody can tell
+        self.boottime = boottime
+        self.realtime = realtime
+        self.pids = [] if pids is None else pids
+        self.command = command
 
     @property
     def pid(self):
         return self.pids[0] if self.pids else None
+
+    def __repr__(self):
+        return "NamespaceInfo(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
 
     def as_json(self):
         return {
@@ -44,27 +61,19 @@ def list_namespaces(rundir=None):
     rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
     found = {}
     offsets_from = {}  # inode -> a pid whose timens_offsets describe it
-    for pid in kernel.list_pids():
-        inode = kernel.ns_inode_of_link(pid, "time")
-        if inode is None:
-            continue
-        found.setdefault(inode, NamespaceInfo(inode)).pids.append(pid)
-        children = kernel.ns_inode_of_link(pid, "time_for_children")
-        if children is not None:
-            offsets_from.setdefault(children, pid)
-            found.setdefault(children, NamespaceInfo(children))
-    for name in rundir.names():
-        try:
-            inode = rundir.ns_file(name).stat().st_ino
-        except (OSError, ValueError):
-            continue
-        if not kernel.is_mount_point(rundir.ns_file(name)):
-            continue  # a placeholder of a create in progress, or stale
-        info = found.setdefault(inode, NamespaceInfo(inode))
-        info.name = name
-        meta = rundir.read_meta(name)
-        if meta.get("inode") == inode:
-            info.monotonic, info.boottime = meta.get("monotonic_ns"), meta.get("boottime_ns")
+    for pid, inode, children in kernel.time_ns_of_processes():
+        info = found.get(inode)
+        if info is None:
+            info = found[inode] = NamespaceInfo(inode)
+        info.pids.append(pid)
+        if children not in offsets_from:
+            offsets_from[children] = pid
+            if children not in found:
+                found[children] = NamespaceInfo(children)
+    named = named_namespaces(rundir)
+    for inode, name in named.items():
+        found.setdefault(inode, NamespaceInfo(inode)).name = name
+    with_pages = page_inodes(rundir)
     for inode, info in found.items():
         info.host = inode == kernel.HOST_TIME_NS_INODE
         info.pids.sort()
@@ -76,19 +85,48 @@ def list_namespaces(rundir=None):
                 info.monotonic, info.boottime = offsets.get("monotonic"), offsets.get("boottime")
             except (OSError, ValueError):
                 pass
+        if info.monotonic is None and info.name is not None:
+            # no process tells: what timens recorded when it made the namespace
+            meta = rundir.read_meta(info.name)
+            if meta.get("inode") == inode:
+                info.monotonic, info.boottime = meta.get("monotonic_ns"), meta.get("boottime_ns")
         if info.host:
             info.monotonic = info.monotonic or 0
             info.boottime = info.boottime or 0
-        info.realtime = page_offset(rundir, inode)
+        if inode in with_pages:
+            info.realtime = page_offset(rundir, inode)
     return sorted(found.values(), key=lambda i: (not i.host, i.inode))
 
 
-def page_offset(rundir, inode):
-    path = rundir.page_file(inode)
-    if not path.exists():
-        return None
+def named_namespaces(rundir):
+    """{inode: name} of the names bind-mounted in the run directory; a name
+    that is not a mount point is a create in progress, or stale."""
+    names = rundir.names()
+    if not names:
+        return {}
+    mounts = kernel.mount_points()
+    named = {}
+    for name in names:
+        try:
+            path = rundir.ns_file(name)
+            if str(path) in mounts:
+                named[os.stat(path).st_ino] = name
+        except (OSError, ValueError):  # gone, or a name timens would not make
+            continue
+    return named
+
+
+def page_inodes(rundir):
+    """Inodes that have a page in the run directory (one listing, not a stat per namespace)."""
     try:
-        with ClockPage.open(path, writable=False) as page:
+        return {int(n) for n in os.listdir(rundir.path / PAGES_SUBDIR) if n.isdigit()}
+    except OSError:
+        return set()
+
+
+def page_offset(rundir, inode):
+    try:
+        with ClockPage.open(rundir.page_file(inode), writable=False) as page:
             return page.read_realtime_offset()
     except (OSError, PageError):
         return None

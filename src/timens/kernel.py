@@ -8,7 +8,6 @@ program, never in this (possibly threaded) Python process.
 import errno
 import os
 import re
-import subprocess
 import time
 from pathlib import Path
 
@@ -43,13 +42,23 @@ def proc(*parts):
 # ---------------------------------------------------------------- offsets
 
 
+def read_proc(pid, name):
+    """The bytes of /proc/PID/NAME; OSError if the process is gone or hidden.
+    Plain os calls: a buffered file object costs more than these small reads."""
+    fd = os.open(proc(pid, name), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_offsets(pid="self"):
     """Offsets of PID's time_for_children namespace, in ns: {clock: ns}."""
-    path = proc(pid, "timens_offsets")
-    with open(path) as f:
-        text = f.read()
     offsets = {}
-    for line in text.splitlines():
+    for line in read_proc(pid, "timens_offsets").decode().splitlines():
         name, sec, nsec = line.split()
         offsets[name] = join_ns(sec, nsec)
     return offsets
@@ -168,12 +177,17 @@ def detach_mount(target):
             raise OSError(err, os.strerror(err), str(target))
 
 
-def is_mount_point(path):
+def mount_points():
+    """Every mount point this process sees, as /proc/self/mountinfo spells them."""
     try:
         with open(proc("self", "mountinfo")) as f:
-            return any(line.split()[4] == str(path) for line in f)
+            return {line.split()[4] for line in f}
     except OSError:
-        return False
+        return set()
+
+
+def is_mount_point(path):
+    return str(path) in mount_points()
 
 
 # ---------------------------------------------------------------- creating
@@ -196,6 +210,8 @@ class Holder:
         if writes:
             for clock in KERNEL_CLOCKS:
                 args += [str(n) for n in divmod(offsets_ns.get(clock, 0), NSEC_PER_SEC)]
+        import subprocess  # here: listing namespaces should not pay for it
+
         self.proc = subprocess.Popen(
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True
         )
@@ -288,21 +304,34 @@ def permission_advice(step, text, map_user):
 # ---------------------------------------------------------------- processes
 
 
-def list_pids():
-    for entry in os.scandir(PROCFS):
-        if entry.name.isdigit():
-            yield int(entry.name)
+def time_ns_of_processes():
+    """(pid, inode of ns/time, inode of ns/time_for_children) for every
+    process we may inspect, in one pass over /proc: two readlinks per
+    process, relative to one open /proc, and nothing else."""
+    procfd = os.open(PROCFS, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for entry in os.scandir(procfd):
+            name = entry.name
+            if not name.isdigit():
+                continue
+            try:
+                time_ns = os.readlink(name + "/ns/time", dir_fd=procfd)
+                children = os.readlink(name + "/ns/time_for_children", dir_fd=procfd)
+            except OSError:  # gone, or not ours to inspect
+                continue
+            # both read "time:[INODE]"
+            yield int(name), int(time_ns[6:-1]), int(children[6:-1])
+    finally:
+        os.close(procfd)
 
 
 def command_of(pid):
     """A short command line for display, or None if the process is gone."""
     try:
-        with open(proc(pid, "cmdline"), "rb") as f:
-            argv = f.read().rstrip(b"\0").split(b"\0")
+        argv = read_proc(pid, "cmdline").rstrip(b"\0").split(b"\0")
         if argv and argv[0]:
             return " ".join(a.decode(errors="replace") for a in argv)
-        with open(proc(pid, "comm")) as f:
-            return "[" + f.read().strip() + "]"
+        return "[" + read_proc(pid, "comm").decode(errors="replace").strip() + "]"
     except OSError:
         return None
 
