@@ -1,12 +1,14 @@
 /*
- * clockloop: cost of one REALTIME read in this process, for
- * bench_realtime.py to compare native, libtimens and libfaketime.
+ * clockloop: cost of one clock read in this process, for bench_reads.py
+ * to compare native, timens (kernel namespace, libtimens) and libfaketime.
  *
- *   clockloop clock_gettime|gettimeofday|time [CALLS [REPS]]
+ *   clockloop clock_gettime|gettimeofday|time|monotonic [CALLS [REPS]]
  *
- * Times REPS batches of CALLS reads each with raw MONOTONIC_RAW syscalls
- * (which no preload library sees) and prints the median batch as
- * "ns_per_call X.XXX".
+ * clock_gettime reads CLOCK_REALTIME; monotonic is clock_gettime of
+ * CLOCK_MONOTONIC. Times REPS batches of CALLS reads each with raw
+ * MONOTONIC_RAW syscalls (which no preload library sees) and prints the
+ * median batch as "ns_per_call X.XXX", and the seconds the clock read
+ * first as "first_sec N", so the caller can check the offset applied.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -34,27 +36,38 @@ static double now_ns(void)
 
 static volatile long long sink;
 
-static void batch(int which, long calls)
+static const char *const names[] = {"clock_gettime", "gettimeofday", "time", "monotonic"};
+
+static long long batch(int which, long calls)
 {
 	struct timespec ts;
 	struct timeval tv;
-	long long acc = 0;
+	long long acc = 0, first = 0;
 
 	for (long i = 0; i < calls; i++) {
 		switch (which) {
 		case 0:
 			clock_gettime(CLOCK_REALTIME, &ts);
 			acc += ts.tv_nsec;
+			first = first ? first : ts.tv_sec;
 			break;
 		case 1:
 			gettimeofday(&tv, NULL);
 			acc += tv.tv_usec;
+			first = first ? first : tv.tv_sec;
+			break;
+		case 2:
+			acc += time(NULL);
+			first = first ? first : acc;
 			break;
 		default:
-			acc += time(NULL);
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			acc += ts.tv_nsec;
+			first = first ? first : ts.tv_sec;
 		}
 	}
 	sink = acc;
+	return first;
 }
 
 int main(int argc, char **argv)
@@ -62,12 +75,15 @@ int main(int argc, char **argv)
 	const char *fn = argc > 1 ? argv[1] : "clock_gettime";
 	long calls = argc > 2 ? atol(argv[2]) : 1000000;
 	int reps = argc > 3 ? atoi(argv[3]) : 11;
-	int which = !strcmp(fn, "clock_gettime") ? 0 : !strcmp(fn, "gettimeofday") ? 1 : 2;
+	int which = 0;
 	double *per = calloc(reps, sizeof(*per));
+	long long first;
 
-	if (per == NULL || reps < 1 || calls < 1)
+	while (which < 4 && strcmp(fn, names[which]))
+		which++;
+	if (which == 4 || per == NULL || reps < 1 || calls < 1)
 		return 2;
-	batch(which, calls);  /* warm up: binding, caches */
+	first = batch(which, calls);  /* also warms up: binding, caches */
 	for (int r = 0; r < reps; r++) {
 		double start = now_ns();
 
@@ -75,6 +91,6 @@ int main(int argc, char **argv)
 		per[r] = (now_ns() - start) / calls;
 	}
 	qsort(per, reps, sizeof(*per), cmp);
-	printf("ns_per_call %.3f\n", per[reps / 2]);
+	printf("ns_per_call %.3f\nfirst_sec %lld\n", per[reps / 2], first);
 	return 0;
 }
