@@ -5,7 +5,9 @@ Not a test. For each size, bench/nsholder.c makes that many time
 namespaces (one sleeping process in each, with a MONOTONIC offset); both
 listers run in turns and the median wall time is reported with the ratio
 to lsns. Before timing, timens's listing is checked to hold every one of
-them, so a fast but wrong lister cannot win.
+them, so a fast but wrong lister cannot win. The listing's own work,
+without the interpreter's start-up, is shown too: `list_namespaces()`
+timed inside one Python process.
 
     .venv/bin/python bench/bench_list.py [--quick] [-n 21] [--sizes 10,300,1000]
 """
@@ -18,6 +20,16 @@ import common
 from report import publish
 
 MONO_SEC = 12345
+
+IN_PROCESS = """
+import statistics, sys, time, timens
+times = []
+for _ in range(int(sys.argv[1])):
+    start = time.perf_counter_ns()
+    timens.list_namespaces()
+    times.append((time.perf_counter_ns() - start) / 1e6)
+print(statistics.median(times))
+"""
 
 
 def check_listing(n):
@@ -49,9 +61,12 @@ def main():
                     "timens": lambda: common.wall_ms([common.TIMENS, "list", "--json"]),
                     "lsns": lambda: common.wall_ms([common.LSNS, "-t", "time", "-J"]),
                 }, n, warmup=2)
+                work = float(subprocess.run([common.PYTHON, "-c", IN_PROCESS, str(n)], check=True,
+                                            capture_output=True, text=True).stdout)
             med = common.medians(samples)
             rows.append(f"| {size} | {found} / {listed_by_lsns} | {common.spread(samples['timens'])} | "
-                        f"{common.spread(samples['lsns'])} | **{med['timens'] / med['lsns']:.2f}x** |")
+                        f"{common.spread(samples['lsns'])} | **{med['timens'] / med['lsns']:.2f}x** | "
+                        f"{work:.1f} |")
     rundir.cleanup()
 
     lines = [
@@ -60,8 +75,9 @@ def main():
         common.machine(),
         f"Median wall ms (interquartile range) of {n} runs each, in turns, after 2 warm-up runs.",
         "",
-        "| namespaces made | found by timens / lsns | timens list --json | lsns -t time -J | timens / lsns |",
-        "|---:|---:|---:|---:|---:|",
+        "| namespaces made | found by timens / lsns | timens list --json | lsns -t time -J | timens / lsns "
+        "| list_namespaces() in-process |",
+        "|---:|---:|---:|---:|---:|---:|",
         *rows,
     ]
     publish("\n".join(lines) + "\n", "list")
