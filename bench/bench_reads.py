@@ -7,9 +7,11 @@ run:
 
 - native: no namespace, no preload;
 - timens: `timens run --realtime +1d` (kernel namespace, libtimens.so and a
-  clock page, as a user gets them); for MONOTONIC also `timens run
-  --monotonic +1d` (kernel namespace only) and both together (a namespace
-  with a page: MONOTONIC goes through libtimens too);
+  clock page, as a user gets them). Where timens has the vDSO patch
+  (native/timens-tracer), also without it (TIMENS_VDSO_PATCH=0), and a
+  statically linked clockloop, which only the patch reaches. For MONOTONIC,
+  `timens run --monotonic +1d` (kernel namespace only) and with
+  `--realtime +1d` too (a namespace with a page: reads go through it);
 - peers: Debian's libfaketime with FAKETIME="+1d", with its cache and with
   FAKETIME_NO_CACHE=1 (skipped if missing); for MONOTONIC, the kernel's own
   namespace made by `unshare --time --monotonic 86400`.
@@ -33,6 +35,7 @@ import common
 from report import publish
 
 DAY = 86400
+TRACER = common.NATIVE / "timens-tracer"
 REALTIME_FUNCTIONS = ["clock_gettime", "gettimeofday", "time"]
 
 
@@ -45,6 +48,10 @@ def variants():
         "native": ([], base, 0),
         "timens": ([*run, "--realtime", "+1d", "--"], base, DAY),
     }
+    if TRACER.exists():  # the vDSO patch: how static, musl and Go programs read the page
+        realtime["timens, no vDSO patch"] = ([*run, "--realtime", "+1d", "--"], dict(base, TIMENS_VDSO_PATCH="0"),
+                                             DAY)
+        realtime["timens, static binary"] = ([*run, "--realtime", "+1d", "--"], base, DAY, "static")
     if common.LIBFAKETIME.exists():
         faketime = dict(base, LD_PRELOAD=str(common.LIBFAKETIME), FAKETIME="+1d")
         realtime["libfaketime"] = ([], faketime, DAY)
@@ -58,8 +65,9 @@ def variants():
     return {**{fn: realtime for fn in REALTIME_FUNCTIONS}, "monotonic": monotonic}
 
 
-def sample(loop, fn, variant, calls, reps):
-    prefix, env, expected = variant
+def sample(loops, fn, variant, calls, reps):
+    prefix, env, expected, *build = variant
+    loop = loops[build[0] if build else "dynamic"]
     host = time.clock_gettime(time.CLOCK_MONOTONIC if fn == "monotonic" else time.CLOCK_REALTIME)
     out = subprocess.run([*prefix, loop, fn, str(calls), str(reps)], env=env, check=True,
                          capture_output=True, text=True).stdout
@@ -81,12 +89,14 @@ def main():
     rundir = common.private_rundir()
     table = variants()
     with tempfile.TemporaryDirectory() as tmp:
-        loop = common.build("clockloop", tmp)
+        loops = {"dynamic": common.build("clockloop", tmp)}
+        if TRACER.exists():
+            loops["static"] = common.build("clockloop", tmp, "-static")
         samples = {(fn, label): [] for fn, vs in table.items() for label in vs}
         for _ in range(rounds):
             for fn, vs in table.items():
                 for label, variant in vs.items():
-                    samples[fn, label].append(sample(loop, fn, variant, args.calls, args.reps))
+                    samples[fn, label].append(sample(loops, fn, variant, args.calls, args.reps))
     rundir.cleanup()
     median = {key: statistics.median(values) for key, values in samples.items()}
 

@@ -59,8 +59,8 @@ def private_rundir():
 
 
 def build(name, workdir, *flags):
-    """Compile bench/NAME.c into WORKDIR; returns the program's path."""
-    out = Path(workdir) / name
+    """Compile bench/NAME.c into WORKDIR (with FLAGS such as -static); returns the program's path."""
+    out = Path(workdir) / "".join([name, *(f.replace("-", "_") for f in flags)])
     subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-I", str(NATIVE), *flags, "-o", str(out),
                     str(BENCH / f"{name}.c")], check=True)
     return str(out)
