@@ -5,13 +5,17 @@ Not a test. For each size, bench/nsholder.c makes that many time
 namespaces (one sleeping process in each, with a MONOTONIC offset); both
 listers run in turns and the median wall time is reported with the ratio
 to lsns. Before timing, timens's listing is checked to hold every one of
-them, so a fast but wrong lister cannot win. The listing's own work,
+them, so a fast but wrong lister cannot win. The --pages size (300) is
+also run with a clock page for every namespace (REALTIME +1d), as
+`timens run --realtime` makes them: each is read and checked for staleness. The listing's own work,
 without the interpreter's start-up, is shown too: `list_namespaces()`
 timed inside one Python process.
 
     .venv/bin/python bench/bench_list.py [--quick] [-n 21] [--sizes 10,300,1000]
 """
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,6 +24,7 @@ import common
 from report import publish
 
 MONO_SEC = 12345
+DAY_NS = 86400 * 10**9
 
 IN_PROCESS = """
 import statistics, sys, time, timens
@@ -32,9 +37,10 @@ print(statistics.median(times))
 """
 
 
-def check_listing(n):
+def check_listing(n, pages):
     out = subprocess.run([common.TIMENS, "list", "--json"], check=True, capture_output=True, text=True).stdout
-    found = [ns for ns in json.loads(out)["namespaces"] if ns["offsets"]["monotonic_ns"] == MONO_SEC * 10**9]
+    found = [ns for ns in json.loads(out)["namespaces"] if ns["offsets"]["monotonic_ns"] == MONO_SEC * 10**9
+             and ns["offsets"]["realtime_ns"] == (DAY_NS if pages else None)]
     if len(found) < n:
         sys.exit(f"timens list found {len(found)} of the {n} namespaces")
     lsns = json.loads(subprocess.run([common.LSNS, "-t", "time", "-J"], check=True, capture_output=True,
@@ -42,21 +48,37 @@ def check_listing(n):
     return len(found), len(lsns)
 
 
+def make_pages(inodes):
+    from timens.page import ClockPage, page_path
+
+    for inode in inodes:
+        path = page_path(os.environ["TIMENS_RUNDIR"], inode)
+        path.parent.mkdir(exist_ok=True)
+        ClockPage.create(path, DAY_NS).close()
+
+
+def remove_pages():
+    shutil.rmtree(os.path.join(os.environ["TIMENS_RUNDIR"], "pages"), ignore_errors=True)
+
+
 def main():
     p = common.parser(__doc__)
     p.add_argument("-n", type=int, help="timed runs of each lister per size (21; 5 with --quick)")
     p.add_argument("--sizes", default="10,300,1000")
+    p.add_argument("--pages", type=int, default=300, help="also this many with a clock page each (0: none)")
     args = p.parse_args()
     n = args.n or (5 if args.quick else 21)
-    sizes = [int(s) for s in args.sizes.split(",")]
+    runs = [(int(s), False) for s in args.sizes.split(",")] + ([(args.pages, True)] if args.pages else [])
     common.sigterm_as_exit()
     rundir = common.private_rundir()
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for size in sizes:
-            with common.Namespaces(size, tmp, MONO_SEC):
-                found, listed_by_lsns = check_listing(size)
+        for size, pages in runs:
+            with common.Namespaces(size, tmp, MONO_SEC) as made:
+                if pages:
+                    make_pages(made.inodes())
+                found, listed_by_lsns = check_listing(size, pages)
                 samples = common.in_turns({
                     "timens": lambda: common.wall_ms([common.TIMENS, "list", "--json"]),
                     "lsns": lambda: common.wall_ms([common.LSNS, "-t", "time", "-J"]),
@@ -64,7 +86,8 @@ def main():
                 work = float(subprocess.run([common.PYTHON, "-c", IN_PROCESS, str(n)], check=True,
                                             capture_output=True, text=True).stdout)
             med = common.medians(samples)
-            rows.append(f"| {size} | {found} / {listed_by_lsns} | {common.spread(samples['timens'])} | "
+            remove_pages()
+            rows.append(f"| {size}{', with pages' if pages else ''} | {found} / {listed_by_lsns} | {common.spread(samples['timens'])} | "
                         f"{common.spread(samples['lsns'])} | **{med['timens'] / med['lsns']:.2f}x** | "
                         f"{work:.1f} |")
     rundir.cleanup()

@@ -131,6 +131,12 @@ class Namespaces:
             raise RuntimeError(f"nsholder could not make {self.n} namespaces")
         return self
 
+    def inodes(self):
+        """The namespaces' inodes (those of nsholder's children)."""
+        pid = self.proc.pid
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [os.stat(f"/proc/{child}/ns/time").st_ino for child in f.read().split()]
+
     def __exit__(self, *exc):
         if self.proc is not None:
             self.proc.stdin.close()
