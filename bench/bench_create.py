@@ -37,8 +37,7 @@ def main():
     p.add_argument("-n", type=int, help="namespaces made and deleted each way (30; 8 with --quick)")
     args = p.parse_args()
     n = args.n or (8 if args.quick else 30)
-    common.sigterm_as_exit()
-    rundir = common.private_rundir()
+    rundir = common.prepare()
     import timens  # after TIMENS_RUNDIR is set: the API reads it
 
     peer_dir = tempfile.mkdtemp(prefix="timens-bench-unshare-")

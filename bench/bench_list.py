@@ -69,8 +69,7 @@ def main():
     args = p.parse_args()
     n = args.n or (5 if args.quick else 21)
     runs = [(int(s), False) for s in args.sizes.split(",")] + ([(args.pages, True)] if args.pages else [])
-    common.sigterm_as_exit()
-    rundir = common.private_rundir()
+    rundir = common.prepare()
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

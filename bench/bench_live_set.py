@@ -109,8 +109,7 @@ def main():
     p.add_argument("--changes", type=int, help="changes made (7; 3 with --quick)")
     args = p.parse_args()
     count = args.changes or (3 if args.quick else 7)
-    common.sigterm_as_exit()
-    rundir = common.private_rundir()
+    rundir = common.prepare()
     tail = [str(args.readers), str(int(args.period_ms * 1000))]
     with tempfile.TemporaryDirectory() as tmp:
         watch = common.build("setwatch", tmp)

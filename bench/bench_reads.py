@@ -85,8 +85,7 @@ def main():
     p.add_argument("--reps", type=int, default=5, help="batches per clockloop run (the median is kept)")
     args = p.parse_args()
     rounds = args.rounds or (3 if args.quick else 7)
-    common.sigterm_as_exit()
-    rundir = common.private_rundir()
+    rundir = common.prepare()
     table = variants()
     with tempfile.TemporaryDirectory() as tmp:
         loops = {"dynamic": common.build("clockloop", tmp)}

@@ -64,8 +64,7 @@ def main():
     p.add_argument("--top", type=int, default=10, help="modules to show in the import tables")
     args = p.parse_args()
     n = args.n or (10 if args.quick else 40)
-    common.sigterm_as_exit()
-    rundir = common.private_rundir()
+    rundir = common.prepare()
 
     cmds = commands()
     samples = common.in_turns({label: (lambda argv=argv: common.wall_ms(argv)) for label, argv in cmds.items()},

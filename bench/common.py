@@ -48,8 +48,12 @@ def machine():
             f"Linux {platform.release()}, Python {platform.python_version()}")
 
 
-def private_rundir():
-    """Keep whatever timens writes out of the real run directory."""
+def prepare():
+    """What every benchmark does first: let SIGTERM unwind `with` blocks (and
+    so clean up) as Ctrl-C does, keep whatever timens writes out of the real
+    run directory, and compile timens's bytecode. Returns that private run
+    directory (a TemporaryDirectory)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     tmp = tempfile.TemporaryDirectory(prefix="timens-bench-")
     os.environ["TIMENS_RUNDIR"] = tmp.name
     # Measure what users get: an installed package runs from compiled bytecode.
@@ -143,8 +147,3 @@ class Namespaces:
             self.proc.wait()
             self.proc.stdout.close()
             self.proc = None
-
-
-def sigterm_as_exit():
-    """Let SIGTERM unwind `with` blocks (and so clean up) as Ctrl-C does."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
