@@ -26,12 +26,14 @@ PYTHON = sys.executable
 TIMENS = str(Path(PYTHON).parent / "timens")
 UNSHARE = shutil.which("unshare") or "unshare"
 LSNS = shutil.which("lsns") or "lsns"
+QUICK_ENV = "TIMENS_BENCH_QUICK"  # how run_all.py asks every benchmark for a quick run
 
 
 def parser(doc):
     """An argument parser with the --quick switch every benchmark takes."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="fewer samples: a smoke run, noisier figures")
+    p.add_argument("--quick", action="store_true", default=os.environ.get(QUICK_ENV) == "1",
+                   help=f"fewer samples: a smoke run, noisier figures ({QUICK_ENV}=1 does the same)")
     return p
 
 

@@ -7,20 +7,23 @@ benchmark, and all of them together in all-<time>.md).
 
     .venv/bin/python bench/run_all.py [--quick] [NAME ...]
 
-NAME picks benchmarks (startup, reads, list, create, live_set); --quick
-takes fewer samples, for a smoke run (the figures are noisier).
+NAME picks benchmarks (bench_NAME.py); --quick takes fewer samples, for
+a smoke run (the figures are noisier).
 """
 import argparse
 import datetime
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+from common import QUICK_ENV
 from report import RESULTS
 
 BENCH = Path(__file__).resolve().parent
-# Cheapest first, so a smoke run fails early.
-ORDER = ["startup", "reads", "list", "create", "live_set"]
+# Cheapest first, so a smoke run fails early; any other bench_*.py after these.
+FIRST = ["startup", "reads", "list", "create", "live_set"]
+ORDER = FIRST + sorted({p.stem[len("bench_"):] for p in BENCH.glob("bench_*.py")} - set(FIRST))
 
 
 def main():
@@ -36,8 +39,8 @@ def main():
     for name in args.names or ORDER:
         script = BENCH / f"bench_{name}.py"
         print(f"\n## {script.name}\n", flush=True)
-        proc = subprocess.run([sys.executable, str(script), *(["--quick"] if args.quick else [])],
-                              stdout=subprocess.PIPE, text=True)
+        env = dict(os.environ, **({QUICK_ENV: "1"} if args.quick else {}))
+        proc = subprocess.run([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
         print(proc.stdout, end="", flush=True)
         tables.append(proc.stdout)
         status |= proc.returncode
