@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from . import errors
-from .values import NSEC_PER_SEC, format_offset, join_ns
+from .values import KERNEL_CLOCKS, NSEC_PER_SEC, format_offset, join_ns
 
 PROCFS = os.environ.get("TIMENS_PROCFS", "/proc")
 
@@ -30,7 +30,6 @@ HOST_TIME_NS_INODE = 0xEFFFFFFA  # PROC_TIME_INIT_INO: the initial namespace
 KTIME_SEC_MAX = (2**63 - 1) // NSEC_PER_SEC
 CLOCK_VALUE_MAX_NS = (KTIME_SEC_MAX // 2) * NSEC_PER_SEC + NSEC_PER_SEC - 1
 
-KERNEL_CLOCKS = ("monotonic", "boottime")
 CLOCK_IDS = {"monotonic": time.CLOCK_MONOTONIC, "boottime": time.CLOCK_BOOTTIME}
 
 _NS_LINK = re.compile(r"time:\[(\d+)\]")
@@ -319,3 +318,14 @@ def environ_of(pid):
 
 def process_exists(pid):
     return os.path.exists(proc(pid))
+
+
+def is_regular_file(path):
+    """Is PATH itself (not through a symlink) a regular file? Only those are
+    opened as pages: a FIFO or device there could hang the opener."""
+    import stat
+
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False

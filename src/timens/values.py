@@ -18,6 +18,11 @@ from .errors import BadValue
 
 NSEC_PER_SEC = 1_000_000_000
 
+# The clocks timens offsets: the two the kernel offsets per namespace, then
+# REALTIME, which the clock page offsets. Every list of clocks derives from this.
+KERNEL_CLOCKS = ("monotonic", "boottime")
+CLOCKS = (*KERNEL_CLOCKS, "realtime")
+
 UNITS_NS = {
     "ns": 1,
     "us": 1_000,
