@@ -50,19 +50,35 @@ def parser_class():
     import argparse
 
     class Parser(argparse.ArgumentParser):
+        def __init__(self, **kwargs):
+            super().__init__(formatter_class=Formatter, **kwargs)
+
         def error(self, message):
             self.exit(EXIT_OWN_ERROR, f"timens: {message} (see: {self.prog} --help)\n")
 
+    class Formatter(argparse.RawDescriptionHelpFormatter):
+        # argparse makes a formatter for every option it adds, and without a
+        # width that imports shutil (and with it bz2 and lzma): a third of a
+        # `timens run`'s imports. The width is needed only to print help.
+        def __init__(self, prog):
+            super().__init__(prog, width=terminal_width())
+
     return Parser
+
+
+def terminal_width():
+    try:
+        columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(sys.stdout.fileno()).columns
+    except (ValueError, OSError, AttributeError):
+        columns = 80
+    return max(columns - 2, 20)
 
 
 def top_parser():
     """`timens` itself: --help, --version, and the list of commands."""
     import argparse
 
-    parser = parser_class()(
-        prog="timens", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = parser_class()(prog="timens", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="action", metavar="COMMAND")
     for name, (help_, *_rest) in COMMANDS.items():
@@ -76,9 +92,7 @@ def command_parser(name, with_command=True):
     import argparse
 
     help_, description, declare, _func, command_nargs = COMMANDS[name]
-    parser = parser_class()(
-        prog=f"timens {name}", description=description or help_, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = parser_class()(prog=f"timens {name}", description=description or help_)
     declare(parser)
     if command_nargs and with_command:
         nargs = argparse.REMAINDER if command_nargs == "..." else command_nargs
