@@ -91,13 +91,13 @@ def boundary(doing):
         def wrapper(*args, **kwargs):
             try:
                 return func(*args, **kwargs)
-            except (TimensError, CommandError):
+            except CommandError:
                 raise
-            except OSError as err:
-                raise from_os_error(err, doing) from err
             except Exception as err:
                 if _is_page_error(err):
                     raise from_page_error(err) from err
+                if isinstance(err, OSError) and not isinstance(err, TimensError):
+                    raise from_os_error(err, doing) from err
                 raise
 
         return wrapper

@@ -182,12 +182,29 @@ def detach_mount(target):
             raise OSError(err, os.strerror(err), str(target))
 
 
-def is_mount_point(path):
+def mounts():
+    """(root, mount point) of every mount this process sees, unescaped."""
     try:
-        with open(proc("self", "mountinfo")) as f:
-            return any(line.split()[4] == str(path) for line in f)
+        with open(proc("self", "mountinfo"), "rb") as f:
+            lines = f.read().splitlines()
     except OSError:
-        return False
+        return []
+    out = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 4:
+            out.append((_unescape(fields[3]), _unescape(fields[4])))
+    return out
+
+
+def _unescape(field):
+    """mountinfo writes space, tab, newline and backslash as \\ooo octal."""
+    return os.fsdecode(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field))
+
+
+def is_mount_point(path):
+    path = os.fspath(path)
+    return any(mount_point == path for _, mount_point in mounts())
 
 
 # ---------------------------------------------------------------- creating

@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections import namedtuple
 
-from . import errors, kernel, process
+from . import errors, kernel, process, stale
 from .errors import boundary
 from .page import ClockPage, PageBusy, PageError
 from .rundir import RunDir, trusted_rundir, validate_name
@@ -154,6 +154,7 @@ class TimeNamespace:
         if name is not None:
             validate_name(name)
         offsets = resolve_offsets(monotonic, boottime, realtime)
+        stale.sweep(rundir)
         if name is None:
             return cls._create_anonymous(offsets, rundir)
         return cls._create_named(name, offsets, rundir)
@@ -175,8 +176,7 @@ class TimeNamespace:
         finally:
             holder.release()
         try:
-            if offsets.realtime is not None:
-                ns._make_page(offsets.realtime)
+            ns._set_up_page(offsets.realtime)
         except BaseException:
             ns.close()
             raise
@@ -211,9 +211,7 @@ class TimeNamespace:
                 ) from err
             mounted = True
             ns = cls(kernel.open_time_ns(target, name), name=name, offsets=offsets, rundir=rundir)
-            if offsets.realtime is not None:
-                ns._make_page(offsets.realtime)
-                page_made = True
+            page_made = ns._set_up_page(offsets.realtime)
             rundir.write_meta(name, {"name": name, "inode": ns.inode, "created": time.time(), **offsets.as_json()})
             return ns
         except BaseException:
@@ -239,6 +237,18 @@ class TimeNamespace:
                 f"{who} runs in the host's time namespace, whose REALTIME timens does not change; "
                 "start the process with 'timens run' (or in a named namespace) to give it its own clocks"
             )
+
+    def _set_up_page(self, realtime_offset):
+        """A new namespace's page: made with REALTIME_OFFSET, or none at all
+        (any page at this inode belongs to a dead namespace). True if made."""
+        if realtime_offset is not None:
+            self._make_page(realtime_offset)
+            return True
+        try:
+            self.rundir.page_file(self.inode).unlink(missing_ok=True)
+        except OSError:
+            pass  # not ours to remove; its ns_id keeps libtimens from using it
+        return False
 
     def _make_page(self, realtime_offset):
         self._refuse_host()
@@ -345,20 +355,22 @@ class TimeNamespace:
             raise errors.BadValue("realtime takes an offset or @DATE, not =VALUE")
         offset = value.ns - host_now if value.kind == INSTANT else own + value.ns
         check_realtime(offset, str(value), host_now)
-        if not has_page:
-            self._make_page(offset)
-        else:
-            try:
-                with ClockPage.open(self.page_path) as page:
-                    page.set_realtime_offset(offset)
-            except PageBusy:
-                raise
-            except PageError:  # not a page any more (truncated, overwritten)
+        # One setter at a time, so that the page and the metadata agree.
+        with self.rundir.locked():
+            if not has_page:
                 self._make_page(offset)
-        if self.name:
-            meta = self.rundir.read_meta(self.name)
-            if meta:
-                self.rundir.write_meta(self.name, {**meta, "realtime_ns": offset})
+            else:
+                try:
+                    with ClockPage.open(self.page_path) as page:
+                        page.set_realtime_offset(offset)
+                except PageBusy:
+                    raise
+                except PageError:  # not a page any more (truncated, overwritten)
+                    self._make_page(offset)
+            if self.name:
+                meta = self.rundir.read_meta(self.name)
+                if meta:
+                    self.rundir.write_meta(self.name, {**meta, "realtime_ns": offset})
         return offset
 
     # ------------------------------------------------------------ running
@@ -419,8 +431,13 @@ class TimeNamespace:
         """
         if self._time_fd < 0:
             return  # closed already: the inode, and so the page path, may be another's now
-        if self.name is None and self.pid is None:
-            self.rundir.page_file(self.inode).unlink(missing_ok=True)
+        if self.name is None and self.pid is None and not stale.has_processes(self.inode):
+            # Processes still inside (a background job of the command) keep
+            # the page; a later sweep removes it once the last one is gone.
+            try:
+                self.rundir.page_file(self.inode).unlink(missing_ok=True)
+            except OSError:
+                pass
         for fd in (self._time_fd, self._user_fd):
             if fd is not None and fd >= 0:
                 os.close(fd)

@@ -119,6 +119,24 @@ class RunDir:
             if info.st_uid != os.geteuid() or not stat.S_ISDIR(info.st_mode):
                 raise errors.PermissionDenied(f'run directory "{self.path}" is not a directory owned by you')
 
+    def locked(self):
+        """A context that holds the run directory's writers' lock (flock on it)."""
+        import contextlib
+        import fcntl
+
+        self.ensure()
+
+        @contextlib.contextmanager
+        def lock():
+            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
+
+        return lock()
+
     def names(self):
         try:
             return sorted(e.name for e in os.scandir(self.ns_dir))
