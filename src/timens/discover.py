@@ -6,13 +6,14 @@ names bind-mounted in the run directory. Processes we may not inspect are
 skipped, so a normal user sees the namespaces of their own processes.
 
 The cost grows with the number of processes, so each process costs two
-readlinks and nothing more; everything else (offsets, command line, page,
-metadata) is read once per namespace.
+readlinks and nothing more, in one pass that the stale-page sweep shares;
+everything else (offsets, command line, page, metadata) is read once per
+namespace.
 """
 import os
 
-from . import kernel
-from .page import PAGES_SUBDIR, ClockPage, PageError
+from . import kernel, stale
+from .page import ClockPage, PageError
 from .rundir import RunDir
 
 
@@ -59,21 +60,25 @@ class NamespaceInfo:
 def list_namespaces(rundir=None):
     """All time namespaces visible to the caller, host first, then by inode."""
     rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
+    processes = list(kernel.time_ns_of_processes())
+    with_pages = stale.sweep(rundir, processes)
     found = {}
     offsets_from = {}  # inode -> a pid whose timens_offsets describe it
-    for pid, inode, children in kernel.time_ns_of_processes():
+    opens = {}  # inode -> a path that opens the namespace (for its kernel id)
+    for pid, inode, children in processes:
         info = found.get(inode)
         if info is None:
             info = found[inode] = NamespaceInfo(inode)
+            opens[inode] = kernel.proc(pid, "ns", "time")
         info.pids.append(pid)
         if children not in offsets_from:
             offsets_from[children] = pid
             if children not in found:
                 found[children] = NamespaceInfo(children)
-    named = named_namespaces(rundir)
-    for inode, name in named.items():
+                opens[children] = kernel.proc(pid, "ns", "time_for_children")
+    for inode, name in named_namespaces(rundir).items():
         found.setdefault(inode, NamespaceInfo(inode)).name = name
-    with_pages = page_inodes(rundir)
+        opens.setdefault(inode, rundir.ns_file(name))
     for inode, info in found.items():
         info.host = inode == kernel.HOST_TIME_NS_INODE
         info.pids.sort()
@@ -94,7 +99,7 @@ def list_namespaces(rundir=None):
             info.monotonic = info.monotonic or 0
             info.boottime = info.boottime or 0
         if inode in with_pages:
-            info.realtime = page_offset(rundir, inode)
+            info.realtime = page_offset(rundir, inode, opens.get(inode))
     return sorted(found.values(), key=lambda i: (not i.host, i.inode))
 
 
@@ -116,17 +121,17 @@ def named_namespaces(rundir):
     return named
 
 
-def page_inodes(rundir):
-    """Inodes that have a page in the run directory (one listing, not a stat per namespace)."""
+def page_offset(rundir, inode, ns_path):
+    """The REALTIME offset of the namespace's page; None if it has none,
+    or only one made for an earlier namespace of that inode."""
+    path = rundir.page_file(inode)
+    if not kernel.is_regular_file(path):
+        return None
     try:
-        return {int(n) for n in os.listdir(rundir.path / PAGES_SUBDIR) if n.isdigit()}
-    except OSError:
-        return set()
-
-
-def page_offset(rundir, inode):
-    try:
-        with ClockPage.open(rundir.page_file(inode), writable=False) as page:
-            return page.read_realtime_offset()
+        with ClockPage.open(path, writable=False) as page:
+            view = page.read()
     except (OSError, PageError):
         return None
+    if ns_path is None or stale.is_stale(view.ns_id, stale.live_id(ns_path)):
+        return None
+    return view.realtime_offset_ns
