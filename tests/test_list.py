@@ -84,3 +84,36 @@ def test_list_finds_many_namespaces_of_every_kind(timens):
             p.wait()
         timens("delete", "quiet")
 
+
+
+def test_list_shows_a_page_only_for_the_namespace_it_was_made_for(timens, rundir):
+    """A page is named by an inode, and the kernel reuses inodes: list shows a
+    page's REALTIME only if the page carries the namespace's kernel id, and
+    sweeps pages of other (or gone) namespaces."""
+    from timens.kernel import ns_id
+    from timens.page import ClockPage, page_path
+
+    procs = [start(["unshare", "--time", "--fork", "--kill-child", "--monotonic", str(BASE + i), "sleep", "60"])
+             for i in (50, 51)]
+    try:
+        deadline = time.monotonic() + 10
+        while len(found := by_offset(listing(timens))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        mine, other = found[50], found[51]
+        with open(f"/proc/{mine['pid']}/ns/time") as f:
+            mine_id = ns_id(f.fileno())
+        (rundir / "pages").mkdir(parents=True)
+        ClockPage.create(page_path(rundir, mine["inode"]), 86400 * NS, ns_id=mine_id).close()
+        ClockPage.create(page_path(rundir, other["inode"]), 86400 * NS, ns_id=mine_id).close()
+        gone = page_path(rundir, 1)  # no time namespace has inode 1
+        ClockPage.create(gone, 86400 * NS, ns_id=mine_id).close()
+
+        found = by_offset(listing(timens))
+        assert found[50]["offsets"]["realtime_ns"] == 86400 * NS
+        assert found[51]["offsets"]["realtime_ns"] is None, "a page made for another namespace"
+        assert sorted(p.name for p in (rundir / "pages").iterdir()) == [str(mine["inode"])]
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGKILL)
+        for p in procs:
+            p.wait()

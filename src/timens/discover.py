@@ -7,13 +7,12 @@ skipped, so a normal user sees the namespaces of their own processes.
 
 The cost grows with the number of processes, so each process costs two
 readlinks and nothing more, in one pass that the stale-page sweep shares;
-everything else (offsets, command line, page, metadata) is read once per
-namespace.
+everything else (offsets, command line, metadata) is read once per
+namespace, and each clock page once, by the sweep.
 """
 import os
 
 from . import kernel, stale
-from .page import ClockPage, PageError
 from .rundir import RunDir
 
 
@@ -61,24 +60,20 @@ def list_namespaces(rundir=None):
     """All time namespaces visible to the caller, host first, then by inode."""
     rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
     processes = list(kernel.time_ns_of_processes())
-    with_pages = stale.sweep(rundir, processes)
+    pages = stale.sweep(rundir, processes)  # {inode: PageView} of live namespaces
     found = {}
     offsets_from = {}  # inode -> a pid whose timens_offsets describe it
-    opens = {}  # inode -> a path that opens the namespace (for its kernel id)
     for pid, inode, children in processes:
         info = found.get(inode)
         if info is None:
             info = found[inode] = NamespaceInfo(inode)
-            opens[inode] = kernel.proc(pid, "ns", "time")
         info.pids.append(pid)
         if children not in offsets_from:
             offsets_from[children] = pid
             if children not in found:
                 found[children] = NamespaceInfo(children)
-                opens[children] = kernel.proc(pid, "ns", "time_for_children")
     for inode, name in named_namespaces(rundir).items():
         found.setdefault(inode, NamespaceInfo(inode)).name = name
-        opens.setdefault(inode, rundir.ns_file(name))
     for inode, info in found.items():
         info.host = inode == kernel.HOST_TIME_NS_INODE
         info.pids.sort()
@@ -98,8 +93,8 @@ def list_namespaces(rundir=None):
         if info.host:
             info.monotonic = info.monotonic or 0
             info.boottime = info.boottime or 0
-        if inode in with_pages:
-            info.realtime = page_offset(rundir, inode, opens.get(inode))
+        if inode in pages:
+            info.realtime = pages[inode].realtime_offset_ns
     return sorted(found.values(), key=lambda i: (not i.host, i.inode))
 
 
@@ -120,18 +115,3 @@ def named_namespaces(rundir):
             continue
     return named
 
-
-def page_offset(rundir, inode, ns_path):
-    """The REALTIME offset of the namespace's page; None if it has none,
-    or only one made for an earlier namespace of that inode."""
-    path = rundir.page_file(inode)
-    if not kernel.is_regular_file(path):
-        return None
-    try:
-        with ClockPage.open(path, writable=False) as page:
-            view = page.read()
-    except (OSError, PageError):
-        return None
-    if ns_path is None or stale.is_stale(view.ns_id, stale.live_id(ns_path)):
-        return None
-    return view.realtime_offset_ns

@@ -66,17 +66,23 @@ def live_id(path):
         os.close(fd)
 
 
-def page_id(path):
-    """The namespace id a page was made for (0: unknown), or None if PATH is no page."""
+def page_view(path):
+    """The page at PATH, read (a PageView), or None if PATH is no page."""
     from .page import ClockPage, PageError
 
     if not kernel.is_regular_file(path):
         return None
     try:
         with ClockPage.open(path, writable=False) as page:
-            return page.read().ns_id
+            return page.read()
     except (OSError, PageError):
         return None
+
+
+def page_id(path):
+    """The namespace id a page was made for (0: unknown), or None if PATH is no page."""
+    view = page_view(path)
+    return None if view is None else view.ns_id
 
 
 def is_stale(page_ns_id, namespace_id):
@@ -87,30 +93,34 @@ def is_stale(page_ns_id, namespace_id):
 
 
 def sweep(rundir, processes=None):
-    """Remove the stale pages of RUNDIR (those the caller may remove); returns
-    the inodes whose pages are left. PROCESSES as for `holders`."""
+    """Remove the stale pages of RUNDIR (those the caller may remove).
+
+    Returns {inode: PageView} of the pages of live namespaces, as read
+    here, so that a caller need not open them again. PROCESSES as for
+    `holders`."""
     try:
-        inodes = {int(e.name) for e in os.scandir(rundir.pages_dir) if e.name.isdigit()}
+        inodes = [int(e.name) for e in os.scandir(rundir.pages_dir) if e.name.isdigit()]
     except OSError:
-        return set()
+        return {}
     if not inodes:
-        return inodes
+        return {}
     alive = holders(inodes, processes)
-    for inode in list(inodes):
+    live = {}
+    for inode in inodes:
         path = rundir.page_file(inode)
-        made_for = page_id(path)
-        if made_for is None:
+        view = page_view(path)
+        if view is None:
             continue  # no page (a FIFO, a directory, gone): not ours to remove
-        if not is_stale(made_for, live_id(alive[inode]) if inode in alive else None):
+        if not is_stale(view.ns_id, live_id(alive[inode]) if inode in alive else None):
+            live[inode] = view
             continue
-        if page_id(path) != made_for:
+        if page_id(path) != view.ns_id:
             continue  # replaced meanwhile by a new namespace's page
         try:
             os.unlink(path)
-            inodes.discard(inode)
         except OSError:
             pass
-    return inodes
+    return live
 
 
 def has_processes(inode):
