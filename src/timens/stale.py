@@ -99,15 +99,14 @@ def sweep(rundir, processes=None):
     here, so that a caller need not open them again. PROCESSES as for
     `holders`."""
     try:
-        inodes = [int(e.name) for e in os.scandir(rundir.pages_dir) if e.name.isdigit()]
+        paths = {int(e.name): e.path for e in os.scandir(rundir.pages_dir) if e.name.isdigit()}
     except OSError:
         return {}
-    if not inodes:
+    if not paths:
         return {}
-    alive = holders(inodes, processes)
+    alive = holders(paths, processes)
     live = {}
-    for inode in inodes:
-        path = rundir.page_file(inode)
+    for inode, path in paths.items():
         view = page_view(path)
         if view is None:
             continue  # no page (a FIFO, a directory, gone): not ours to remove
