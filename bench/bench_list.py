@@ -11,7 +11,7 @@ also run with a clock page for every namespace (REALTIME +1d), as
 without the interpreter's start-up, is shown too: `list_namespaces()`
 timed inside one Python process.
 
-    .venv/bin/python bench/bench_list.py [--quick] [-n 21] [--sizes 10,300,1000]
+    .venv/bin/python bench/bench_list.py [--quick] [-n 31] [--sizes 10,300,1000] [--pages 300]
 """
 import json
 import os
@@ -63,11 +63,11 @@ def remove_pages():
 
 def main():
     p = common.parser(__doc__)
-    p.add_argument("-n", type=int, help="timed runs of each lister per size (21; 5 with --quick)")
+    p.add_argument("-n", type=int, help="timed runs of each lister per size (31; 5 with --quick)")
     p.add_argument("--sizes", default="10,300,1000")
     p.add_argument("--pages", type=int, default=300, help="also this many with a clock page each (0: none)")
     args = p.parse_args()
-    n = args.n or (5 if args.quick else 21)
+    n = args.n or (5 if args.quick else 31)
     runs = [(int(s), False) for s in args.sizes.split(",")] + ([(args.pages, True)] if args.pages else [])
     rundir = common.prepare()
 

@@ -21,7 +21,7 @@ the clock would be measuring nothing). Variants take turns in every round;
 each figure is the median over rounds of clockloop's median batch, with the
 ratio to native (and for time(), the difference in ns).
 
-    .venv/bin/python bench/bench_reads.py [--quick] [--rounds 7] [--calls 1000000]
+    .venv/bin/python bench/bench_reads.py [--quick] [--rounds 11] [--calls 1000000]
 """
 import os
 import re
@@ -80,11 +80,11 @@ def sample(loops, fn, variant, calls, reps):
 
 def main():
     p = common.parser(__doc__)
-    p.add_argument("--rounds", type=int, help="rounds of every variant (7; 3 with --quick)")
+    p.add_argument("--rounds", type=int, help="rounds of every variant (11; 3 with --quick)")
     p.add_argument("--calls", type=int, default=1_000_000, help="reads per batch")
     p.add_argument("--reps", type=int, default=5, help="batches per clockloop run (the median is kept)")
     args = p.parse_args()
-    rounds = args.rounds or (3 if args.quick else 7)
+    rounds = args.rounds or (3 if args.quick else 11)
     rundir = common.prepare()
     table = variants()
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,7 +13,7 @@ warm-up, with compiled bytecode present (as an installed package has it):
 Then `python -X importtime` of `timens run --monotonic +1s -- true`:
 the modules that cost most, by their own time and by what they pull in.
 
-    .venv/bin/python bench/bench_startup.py [--quick] [-n 40]
+    .venv/bin/python bench/bench_startup.py [--quick] [-n 60]
 """
 import re
 import statistics
@@ -60,10 +60,10 @@ def import_times(argv, repeats):
 
 def main():
     p = common.parser(__doc__)
-    p.add_argument("-n", type=int, help="timed runs per command (40; 10 with --quick)")
+    p.add_argument("-n", type=int, help="timed runs per command (60; 10 with --quick)")
     p.add_argument("--top", type=int, default=10, help="modules to show in the import tables")
     args = p.parse_args()
-    n = args.n or (10 if args.quick else 40)
+    n = args.n or (10 if args.quick else 60)
     rundir = common.prepare()
 
     cmds = commands()
