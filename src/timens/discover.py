@@ -59,7 +59,17 @@ class NamespaceInfo:
 def list_namespaces(rundir=None):
     """All time namespaces visible to the caller, host first, then by inode."""
     rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
-    processes = list(kernel.time_ns_of_processes())
+    procfs = kernel.open_procfs()
+    try:
+        found = _namespaces(rundir, procfs)
+    finally:
+        os.close(procfs)
+    return sorted(found.values(), key=lambda i: (not i.host, i.inode))
+
+
+def _namespaces(rundir, procfs):
+    """{inode: NamespaceInfo}; PROCFS is /proc, open."""
+    processes = kernel.time_ns_of_processes(procfs)
     pages = stale.sweep(rundir, processes)  # {inode: PageView} of live namespaces
     found = {}
     offsets_from = {}  # inode -> a pid whose timens_offsets describe it
@@ -78,10 +88,10 @@ def list_namespaces(rundir=None):
         info.host = inode == kernel.HOST_TIME_NS_INODE
         info.pids.sort()
         if info.pids:
-            info.command = kernel.command_of(info.pids[0])
+            info.command = kernel.command_of(info.pids[0], procfs)
         if inode in offsets_from:
             try:
-                offsets = kernel.read_offsets(offsets_from[inode])
+                offsets = kernel.read_offsets(offsets_from[inode], procfs)
                 info.monotonic, info.boottime = offsets.get("monotonic"), offsets.get("boottime")
             except (OSError, ValueError):
                 pass
@@ -95,7 +105,7 @@ def list_namespaces(rundir=None):
             info.boottime = info.boottime or 0
         if inode in pages:
             info.realtime = pages[inode].realtime_offset_ns
-    return sorted(found.values(), key=lambda i: (not i.host, i.inode))
+    return found
 
 
 def named_namespaces(rundir):

@@ -42,10 +42,18 @@ def proc(*parts):
 # ---------------------------------------------------------------- offsets
 
 
-def read_proc(pid, name):
+def open_procfs():
+    """/proc opened once, for many reads in a row: paths relative to it
+    (dir_fd below) skip resolving /proc again for every file."""
+    return os.open(PROCFS, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def read_proc(pid, name, dir_fd=None):
     """The bytes of /proc/PID/NAME; OSError if the process is gone or hidden.
-    Plain os calls: a buffered file object costs more than these small reads."""
-    fd = os.open(proc(pid, name), os.O_RDONLY | os.O_CLOEXEC)
+    Plain os calls: a buffered file object costs more than these small reads.
+    DIR_FD: /proc from open_procfs()."""
+    path = proc(pid, name) if dir_fd is None else f"{pid}/{name}"
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         chunks = []
         while chunk := os.read(fd, 65536):
@@ -55,10 +63,10 @@ def read_proc(pid, name):
         os.close(fd)
 
 
-def read_offsets(pid="self"):
+def read_offsets(pid="self", dir_fd=None):
     """Offsets of PID's time_for_children namespace, in ns: {clock: ns}."""
     offsets = {}
-    for line in read_proc(pid, "timens_offsets").decode().splitlines():
+    for line in read_proc(pid, "timens_offsets", dir_fd).decode().splitlines():
         name, sec, nsec = line.split()
         offsets[name] = join_ns(sec, nsec)
     return offsets
@@ -340,11 +348,12 @@ def list_pids():
             yield int(entry.name)
 
 
-def time_ns_of_processes():
-    """(pid, inode of ns/time, inode of ns/time_for_children) for every
+def time_ns_of_processes(dir_fd=None):
+    """[(pid, inode of ns/time, inode of ns/time_for_children)] for every
     process we may inspect, in one pass over /proc: two readlinks per
-    process, relative to one open /proc, and nothing else."""
-    procfd = os.open(PROCFS, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    process and nothing else. DIR_FD: /proc from open_procfs()."""
+    procfd = open_procfs() if dir_fd is None else dir_fd
+    found = []
     try:
         for entry in os.scandir(procfd):
             name = entry.name
@@ -356,18 +365,20 @@ def time_ns_of_processes():
             except OSError:  # gone, or not ours to inspect
                 continue
             # both read "time:[INODE]"
-            yield int(name), int(time_ns[6:-1]), int(children[6:-1])
+            found.append((int(name), int(time_ns[6:-1]), int(children[6:-1])))
     finally:
-        os.close(procfd)
+        if dir_fd is None:
+            os.close(procfd)
+    return found
 
 
-def command_of(pid):
+def command_of(pid, dir_fd=None):
     """A short command line for display, or None if the process is gone."""
     try:
-        argv = read_proc(pid, "cmdline").rstrip(b"\0").split(b"\0")
+        argv = read_proc(pid, "cmdline", dir_fd).rstrip(b"\0").split(b"\0")
         if argv and argv[0]:
             return " ".join(a.decode(errors="replace") for a in argv)
-        return "[" + read_proc(pid, "comm").decode(errors="replace").strip() + "]"
+        return "[" + read_proc(pid, "comm", dir_fd).decode(errors="replace").strip() + "]"
     except OSError:
         return None
 

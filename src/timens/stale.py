@@ -22,7 +22,7 @@ def holders(wanted, processes=None):
     kernel.time_ns_of_processes(), if the caller has it already."""
     found, wanted = {}, set(wanted)
     if processes is None:
-        processes = list(kernel.time_ns_of_processes())
+        processes = kernel.time_ns_of_processes()
     for pid, time_ns, children in processes:
         for link, inode in (("time", time_ns), ("time_for_children", children)):
             if inode in wanted and inode not in found:
