@@ -80,14 +80,13 @@ def main():
                 found, listed_by_lsns = check_listing(size, pages)
                 samples = common.in_turns({
                     "timens": lambda: common.wall_ms([common.TIMENS, "list", "--json"]),
-                    "lsns": lambda: common.wall_ms([common.LSNS, "-t", "time", "-J"]),
+                    "lsns": lambda: common.wall_ms([common.LSNS, "-t", "time", "-J"], tries=3),
                 }, n, warmup=2)
                 work = float(subprocess.run([common.PYTHON, "-c", IN_PROCESS, str(n)], check=True,
                                             capture_output=True, text=True).stdout)
-            med = common.medians(samples)
             remove_pages()
             rows.append(f"| {size}{', with pages' if pages else ''} | {found} / {listed_by_lsns} | {common.spread(samples['timens'])} | "
-                        f"{common.spread(samples['lsns'])} | **{med['timens'] / med['lsns']:.2f}x** | "
+                        f"{common.spread(samples['lsns'])} | **{common.ratio(samples['timens'], samples['lsns']):.2f}x** | "
                         f"{work:.1f} |")
     rundir.cleanup()
 
@@ -95,7 +94,8 @@ def main():
         "# `timens list --json` against `lsns -t time -J`",
         "",
         common.machine(),
-        f"Median wall ms (interquartile range) of {n} runs each, in turns, after 2 warm-up runs.",
+        f"Median wall ms (interquartile range) of {n} runs each, in turns, after 2 warm-up runs; "
+        "timens / lsns is the median of the ratios of runs in the same turn.",
         "",
         "| namespaces made | found by timens / lsns | timens list --json | lsns -t time -J | timens / lsns "
         "| list_namespaces() in-process |",

@@ -100,17 +100,20 @@ def main():
     median = {key: statistics.median(values) for key, values in samples.items()}
 
     def cell(fn, label):
-        ns, native = median[fn, label], median[fn, "native"]
-        extra = f", +{ns - native:.1f} ns" if fn == "time" and label != "native" else ""
+        mine, native = samples[fn, label], samples[fn, "native"]
+        extra = ""
+        if fn == "time" and label != "native":
+            extra = f", +{statistics.median(a - b for a, b in zip(mine, native)):.1f} ns"
         bold = "**" if label == "timens" or label.startswith("timens,") else ""
-        return f"{ns:.1f} ({bold}{ns / native:.2f}x{bold}{extra})"
+        return f"{median[fn, label]:.1f} ({bold}{common.ratio(mine, native):.2f}x{bold}{extra})"
 
     lines = [
         "# Clock read cost: native, timens and peers",
         "",
         common.machine(),
         f"Median of {rounds} rounds x {args.reps} batches x {args.calls} calls; ns per call "
-        "(ratio to native).",
+        "(ratio to native, and for time() the difference: medians of those of each round, "
+        "whose variants run one after the other).",
         "",
     ]
     for title, fns in (("REALTIME", REALTIME_FUNCTIONS), ("MONOTONIC", ["monotonic"])):

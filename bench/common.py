@@ -86,10 +86,18 @@ def spawn_wait(argv, env=None):
         raise RuntimeError(f"{' '.join(argv)} failed (status {status})")
 
 
-def wall_ms(argv, env=None):
-    start = time.perf_counter_ns()
-    spawn_wait(argv, env)
-    return (time.perf_counter_ns() - start) / 1e6
+def wall_ms(argv, env=None, tries=1):
+    """Wall ms of one run of ARGV. With TRIES > 1, a failed run is run again
+    (lsns fails now and then when a process ends while it looks)."""
+    for left in range(tries - 1, -1, -1):
+        start = time.perf_counter_ns()
+        try:
+            spawn_wait(argv, env)
+        except RuntimeError:
+            if not left:
+                raise
+            continue
+        return (time.perf_counter_ns() - start) / 1e6
 
 
 def in_turns(variants, n, warmup=1):
@@ -105,6 +113,12 @@ def in_turns(variants, n, warmup=1):
 
 def medians(samples):
     return {label: statistics.median(values) for label, values in samples.items()}
+
+
+def ratio(a, b):
+    """Median of the ratios of samples taken in the same turn: steadier than
+    a ratio of medians when the load on the machine drifts."""
+    return statistics.median(x / y for x, y in zip(a, b))
 
 
 def spread(values):
