@@ -38,13 +38,17 @@ class Offsets(namedtuple("Offsets", "monotonic boottime realtime", defaults=(0, 
 def as_value(value, clock):
     """What the API takes for a clock: a string as on the command line, a
     number of seconds (int or float, as time.sleep takes), a timedelta, or
-    a ClockValue."""
-    from datetime import timedelta
+    a ClockValue; for realtime also a datetime or date (an instant; naive
+    means local time, as @DATE does)."""
+    from datetime import date, datetime, timedelta
 
     if value is None or isinstance(value, ClockValue):
         return value
     if isinstance(value, bool):
         raise errors.BadValue(f"{clock}: {value!r} is not a time")
+    if isinstance(value, date) and clock == "realtime":
+        when = value if isinstance(value, datetime) else datetime(value.year, value.month, value.day)
+        return parse_clock_value("@" + when.isoformat(), clock)
     if isinstance(value, timedelta):
         return ClockValue(OFFSET, (value.days * 86400 + value.seconds) * NSEC_PER_SEC + value.microseconds * 1000)
     if isinstance(value, int):
@@ -56,6 +60,11 @@ def as_value(value, clock):
     return parse_clock_value(value, clock)
 
 
+def caller_page_path():
+    """The page libtimens.so in this process reads (if it is loaded)."""
+    return os.environ.get("TIMENS_PAGE") or RunDir().page_file(kernel.ns_inode_of_link("self") or 0)
+
+
 def caller_realtime_offset():
     """The REALTIME offset this process itself runs with (0 outside timens)."""
     try:
@@ -64,7 +73,7 @@ def caller_realtime_offset():
                 return 0
     except OSError:
         return 0
-    path = os.environ.get("TIMENS_PAGE") or RunDir().page_file(kernel.ns_inode_of_link("self") or 0)
+    path = caller_page_path()
     try:
         with ClockPage.open(path, writable=False) as page:
             return page.read_realtime_offset()
@@ -138,22 +147,25 @@ class TimeNamespace:
     # ------------------------------------------------------------ making
 
     @classmethod
-    def create(cls, name=None, *, monotonic=None, boottime=None, realtime=None, rundir=None):
+    def create(cls, name=None, *, monotonic=None, boottime=None, realtime=None, freeze=False, rundir=None):
         """Make a new namespace; with a name, persist it in the run directory.
 
         Values are offsets ("+1d", int nanoseconds), targets ("=400d") or,
-        for realtime, instants ("@2038-01-19T03:14:07Z").
+        for realtime, instants ("@2038-01-19T03:14:07Z"). With freeze,
+        REALTIME inside stands still at what it reads at creation.
         """
         rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
         if name is not None:
             validate_name(name)
         offsets = resolve_offsets(monotonic, boottime, realtime)
+        if freeze and offsets.realtime is None:
+            offsets = offsets._replace(realtime=0)  # frozen REALTIME lives in a page
         if name is None:
-            return cls._create_anonymous(offsets, rundir)
-        return cls._create_named(name, offsets, rundir)
+            return cls._create_anonymous(offsets, rundir, freeze)
+        return cls._create_named(name, offsets, rundir, freeze)
 
     @classmethod
-    def _create_anonymous(cls, offsets, rundir):
+    def _create_anonymous(cls, offsets, rundir, freeze=False):
         holder = kernel.Holder(kernel_dict(offsets))
         time_fd = user_fd = None
         try:
@@ -170,14 +182,14 @@ class TimeNamespace:
             holder.release()
         try:
             if offsets.realtime is not None:
-                ns._make_page(offsets.realtime)
+                ns._make_page(offsets.realtime, freeze)
         except BaseException:
             ns.close()
             raise
         return ns
 
     @classmethod
-    def _create_named(cls, name, offsets, rundir):
+    def _create_named(cls, name, offsets, rundir, freeze=False):
         """ip-netns style: placeholder, holder, bind mount; one cleanup path."""
         if os.geteuid() != 0:
             raise errors.PermissionDenied(
@@ -206,7 +218,7 @@ class TimeNamespace:
             mounted = True
             ns = cls(kernel.open_time_ns(target, name), name=name, offsets=offsets, rundir=rundir)
             if offsets.realtime is not None:
-                ns._make_page(offsets.realtime)
+                ns._make_page(offsets.realtime, freeze)
                 page_made = True
             rundir.write_meta(name, {"name": name, "inode": ns.inode, "created": time.time(), **offsets.as_json()})
             return ns
@@ -224,14 +236,16 @@ class TimeNamespace:
             if holder:
                 holder.release()
 
-    def _make_page(self, realtime_offset):
+    def _make_page(self, realtime_offset, freeze=False):
         self.rundir.ensure("pages_dir")
         path = self.rundir.page_file(self.inode)
         # A file already there is stale (a dead namespace whose inode the
         # kernel reused) or no page at all: replace it. Processes that
         # mapped it keep their mapping; new ones get this page.
         path.unlink(missing_ok=True)
-        ClockPage.create(path, realtime_offset).close()
+        with ClockPage.create(path, realtime_offset) as page:
+            if freeze:
+                page.freeze()
 
     # ------------------------------------------------------------ opening
 
@@ -334,6 +348,75 @@ class TimeNamespace:
             if meta:
                 self.rundir.write_meta(self.name, {**meta, "realtime_ns": offset})
         return offset
+
+    # ------------------------------------------------------------ freeze, advance
+
+    def clock_state(self):
+        """The page as a PageView (frozen, frozen_at_ns, the MONOTONIC and
+        BOOTTIME advance, ...), or None when the namespace has no page."""
+        path = self.page_path
+        if path is None:
+            return None
+        try:
+            with ClockPage.open(path, writable=False) as page:
+                return page.read()
+        except PageError as err:
+            raise errors.TimensError(f"{err}; 'timens set ... --realtime V' writes a new one") from err
+
+    def freeze(self, at=None):
+        """Stop REALTIME for every process inside, at what it reads now or
+        at AT (an offset from the caller's REALTIME, or @DATE)."""
+        at_ns = None
+        if at is not None:
+            from .travel import freeze_instant, host_realtime_ns
+
+            at_ns = freeze_instant(as_value(at, "realtime"), caller_realtime_offset(), host_realtime_ns())
+        self._change_page("freeze", lambda page: page.freeze(at_ns))
+
+    def unfreeze(self):
+        """REALTIME runs on from the frozen instant (no jump)."""
+        if self.page_path is not None:
+            self._change_page("unfreeze", lambda page: page.unfreeze())
+
+    def advance(self, delta):
+        """Move REALTIME, MONOTONIC and BOOTTIME forward by DELTA for every
+        process inside that loaded libtimens.so; DELTA >= 0."""
+        from .travel import advance_ns
+
+        ns = advance_ns(as_value(delta, "advance"))
+        self._change_page("advance", lambda page: page.advance(ns))
+
+    def processes(self):
+        """Pids of the processes inside (those the caller may inspect)."""
+        return [pid for pid in kernel.list_pids() if kernel.ns_inode_of_link(pid, "time") == self.inode]
+
+    def _change_page(self, verb, change):
+        """Apply CHANGE to the page, making one first if no process could miss it."""
+        self._check_open()
+        if self.page_path is None:
+            inside = self.processes()
+            if inside:
+                raise errors.TimensError(
+                    f"cannot {verb} {self._label()}: it has no clock page, so its running processes "
+                    f"(pid {', '.join(map(str, inside[:5]))}) did not load libtimens.so and cannot be reached; "
+                    "make the namespace with --freeze or --realtime +0 so that its processes load it"
+                )
+            self._make_page(0)
+        try:
+            with ClockPage.open(self.page_path) as page:
+                change(page)
+                offset = page.read().realtime_offset_ns
+        except PageBusy as err:
+            raise errors.TimensError(str(err)) from err
+        except PageError as err:
+            raise errors.TimensError(f"{err}; 'timens set ... --realtime V' writes a new one") from err
+        if self.name:
+            meta = self.rundir.read_meta(self.name)
+            if meta:
+                self.rundir.write_meta(self.name, {**meta, "realtime_ns": offset})
+
+    def _label(self):
+        return f'namespace "{self.name}"' if self.name else f"the namespace of pid {self.pid}" if self.pid else f"namespace {self.inode}"
 
     # ------------------------------------------------------------ running
 
