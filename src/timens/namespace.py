@@ -243,7 +243,7 @@ class TimeNamespace:
         # kernel reused) or no page at all: replace it. Processes that
         # mapped it keep their mapping; new ones get this page.
         path.unlink(missing_ok=True)
-        with ClockPage.create(path, realtime_offset) as page:
+        with ClockPage.create(path, realtime_offset, ns_id=kernel.ns_id(self._time_fd)) as page:
             if freeze:
                 page.freeze()
 
