@@ -31,6 +31,7 @@
 TIMENS_EXPORT int timens_attach_page(const char *path)
 {
 	const struct timens_page *p;
+	struct timens_view v;
 	struct stat st;
 	size_t len;
 	int fd, err;
@@ -56,9 +57,12 @@ TIMENS_EXPORT int timens_attach_page(const char *path)
 		munmap((void *)p, TIMENS_PAGE_SIZE);
 		return -EINVAL;
 	}
-	/* settime.c opens the page by this path: name the new one first. */
+	/* settime.c writes the file by this path and identity: name the new one first. */
 	memcpy(timens_page_path, path, len + 1);
-	__atomic_store_n(&timens_stuck_seq, 0, __ATOMIC_RELAXED);
+	timens_page_dev = st.st_dev;
+	timens_page_ino = st.st_ino;
+	if (timens_page_try_read(p, &v))
+		timens_keep(&v);  /* the old page's snapshot must not stand in for this one */
 	__atomic_store_n(&timens_page, p, __ATOMIC_RELEASE);
 	return 0;
 }
