@@ -158,8 +158,11 @@ class TimeNamespace:
         if name is not None:
             validate_name(name)
         offsets = resolve_offsets(monotonic, boottime, realtime)
-        if freeze and offsets.realtime is None:
-            offsets = offsets._replace(realtime=0)  # frozen REALTIME lives in a page
+        if freeze:
+            if offsets.realtime is None:
+                offsets = offsets._replace(realtime=0)  # frozen REALTIME lives in a page
+            at = as_value(realtime, "realtime")
+            freeze = at.ns if at is not None and at.kind == INSTANT else True  # @DATE: exactly there
         if name is None:
             return cls._create_anonymous(offsets, rundir, freeze)
         return cls._create_named(name, offsets, rundir, freeze)
@@ -237,6 +240,7 @@ class TimeNamespace:
                 holder.release()
 
     def _make_page(self, realtime_offset, freeze=False):
+        """A fresh page; FREEZE: True stops REALTIME now, an int at that instant."""
         self.rundir.ensure("pages_dir")
         path = self.rundir.page_file(self.inode)
         # A file already there is stale (a dead namespace whose inode the
@@ -244,8 +248,8 @@ class TimeNamespace:
         # mapped it keep their mapping; new ones get this page.
         path.unlink(missing_ok=True)
         with ClockPage.create(path, realtime_offset, ns_id=kernel.ns_id(self._time_fd)) as page:
-            if freeze:
-                page.freeze()
+            if freeze is not False:
+                page.freeze(None if freeze is True else freeze)
 
     # ------------------------------------------------------------ opening
 

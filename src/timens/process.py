@@ -2,7 +2,8 @@
 
 `Popen` and `run` take the same keyword arguments as their `subprocess`
 namesakes, plus either `namespace=` (an open `TimeNamespace`) or the clock
-values for a new anonymous one (`monotonic=`, `boottime=`, `realtime=`).
+values for a new anonymous one (`monotonic=`, `boottime=`, `realtime=`,
+`freeze=`).
 The child enters the namespace through `timens-helper`, a single-threaded
 step right before exec, so this works from threaded programs too (no
 `preexec_fn`).
@@ -21,8 +22,9 @@ class Popen(subprocess.Popen):
     removed) once the child has been waited for.
     """
 
-    def __init__(self, args, *, namespace=None, monotonic=None, boottime=None, realtime=None, **kwargs):
-        if namespace is not None and any(v is not None for v in (monotonic, boottime, realtime)):
+    def __init__(self, args, *, namespace=None, monotonic=None, boottime=None, realtime=None, freeze=False,
+                 **kwargs):
+        if namespace is not None and (freeze or any(v is not None for v in (monotonic, boottime, realtime))):
             raise ValueError("give either namespace= or clock values for a new namespace, not both")
         if kwargs.get("preexec_fn") is not None:
             raise ValueError("preexec_fn is not supported: the child enters the namespace right before exec")
@@ -41,7 +43,9 @@ class Popen(subprocess.Popen):
         find_program(args[0], kwargs.get("env"), kwargs.get("cwd"))
         self._owned = None
         if namespace is None:
-            namespace = self._owned = TimeNamespace.create(monotonic=monotonic, boottime=boottime, realtime=realtime)
+            namespace = self._owned = TimeNamespace.create(
+                monotonic=monotonic, boottime=boottime, realtime=realtime, freeze=freeze
+            )
         self.namespace = namespace
         argv, env, fds = namespace.enter_argv(list(args), kwargs.pop("env", None))
         pass_fds = tuple(kwargs.pop("pass_fds", ())) + tuple(fds)
