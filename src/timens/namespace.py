@@ -342,7 +342,10 @@ class TimeNamespace:
         else:
             try:
                 with ClockPage.open(self.page_path) as page:
-                    page.set_realtime_offset(offset)
+                    if value.kind == INSTANT:
+                        page.set_realtime_now(value.ns)  # exactly @DATE, frozen or not
+                    else:
+                        page.set_realtime_offset(offset)
             except PageBusy as err:
                 raise errors.TimensError(str(err)) from err
             except PageError:  # not a page any more (truncated, overwritten)

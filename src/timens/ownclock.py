@@ -22,6 +22,7 @@ from pathlib import Path
 from . import errors, kernel, travel
 from .namespace import as_value, caller_page_path, check_realtime
 from .page import ClockPage, PageError
+from .values import INSTANT, OFFSET
 
 #: "<pid>:<dir>": the process that owns the page TIMENS_PAGE names, and the
 #: private directory holding it (removed by that process when it is done).
@@ -157,14 +158,17 @@ class OwnClock:
         if tick is False:
             self.page.freeze(host_now + offset)
             return
-        self.page.set_realtime_offset(offset)
+        if value.kind == INSTANT:
+            self.page.set_realtime_now(value.ns)  # exactly there, frozen or not
+        else:
+            self.page.set_realtime_offset(offset)
         if tick:
             self.page.unfreeze()
 
     def shift(self, delta):
         """Move REALTIME by DELTA from where it is now (back too)."""
         value = as_value(delta, "realtime")
-        if value.kind != "offset":
+        if value.kind != OFFSET:
             raise errors.BadValue(f"shift takes a duration such as +1d or -3h, not {value}")
         view = self.page.read()
         host_now = travel.host_realtime_ns()
