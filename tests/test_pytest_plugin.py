@@ -227,3 +227,58 @@ def test_runs_as_the_pytest_command(pytester):
                           cwd=pytester.path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed" in proc.stdout
+
+
+def test_time_machine_and_freezer_shapes(pytester):
+    pytester.makepyfile(
+        """
+        import datetime, subprocess, time, pytest
+
+        def year_of_child():
+            return int(subprocess.run(["date", "-u", "+%Y"], capture_output=True, text=True).stdout)
+
+        def test_time_machine(time_machine):
+            time_machine.move_to(datetime.datetime(2031, 5, 1, 12, 0), tick=False)  # naive: UTC
+            assert time.time() == 1935403200.0
+            time_machine.shift(datetime.timedelta(days=1))
+            assert time.time() == 1935403200.0 + 86400
+            assert year_of_child() == 2031
+
+        @pytest.mark.time_machine("2032-02-29T00:00:00Z")
+        def test_time_machine_marker():
+            assert datetime.datetime.now(datetime.timezone.utc).date() == datetime.date(2032, 2, 29)
+
+        def test_freezer(freezer):
+            first = time.time_ns()
+            assert time.time_ns() == first
+            freezer.tick(10)
+            assert time.time_ns() == first + 10 * 10**9
+            freezer.move_to(datetime.date(2033, 1, 1))
+            assert year_of_child() == 2033
+
+        @pytest.mark.freeze_time("2034-03-04")
+        def test_freeze_time_marker():
+            assert time.time() == time.time() and time.gmtime().tm_year == 2034
+
+        def test_real_time_again():
+            assert time.gmtime().tm_year < 2031
+        """
+    )
+    run_inner(pytester, "-p", "no:randomly").assert_outcomes(passed=5)
+
+
+def test_installed_time_machine_is_not_shadowed(pytester):
+    pytester.makepyfile(
+        time_machine="""
+        import pytest
+
+        @pytest.fixture
+        def time_machine():
+            return "theirs"
+        """,
+        test_theirs="""
+        def test_theirs(time_machine, freezer):
+            assert time_machine == "theirs"
+        """,
+    )
+    run_inner(pytester, "-p", "time_machine").assert_outcomes(passed=1)
