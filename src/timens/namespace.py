@@ -298,14 +298,8 @@ class TimeNamespace:
 
     def realtime_offset(self):
         """REALTIME offset in ns, or None when the namespace has no page."""
-        path = self.page_path
-        if path is None:
-            return None
-        try:
-            with ClockPage.open(path, writable=False) as page:
-                return page.read_realtime_offset()
-        except PageError as err:
-            raise errors.TimensError(f"{err}; 'timens set ... --realtime V' writes a new one") from err
+        state = self.clock_state()
+        return None if state is None else state.realtime_offset_ns
 
     def offsets(self):
         """Kernel offsets (as the kernel reports them) and the REALTIME offset."""
