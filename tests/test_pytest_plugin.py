@@ -264,7 +264,8 @@ def test_time_machine_and_freezer_shapes(pytester):
             assert time.gmtime().tm_year < 2031
         """
     )
-    run_inner(pytester, "-p", "no:randomly").assert_outcomes(passed=5)
+    pytester.makeini("[pytest]\ntimens = true\n")  # on from the ini file, no --timens
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=5)
 
 
 def test_installed_time_machine_is_not_shadowed(pytester):
@@ -282,3 +283,12 @@ def test_installed_time_machine_is_not_shadowed(pytester):
         """,
     )
     run_inner(pytester, "-p", "time_machine").assert_outcomes(passed=1)
+
+
+def test_from_pytest_main_it_says_how_instead_of_restarting(pytester):
+    pytester.makepyfile(test_x="def test_x(timens_clock):\n    pass\n")
+    script = "import sys, pytest; sys.exit(pytest.main(['--timens', '-p', 'no:cacheprovider', 'test_x.py']))"
+    proc = subprocess.run([sys.executable, "-c", script], cwd=pytester.path, capture_output=True, text=True)
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "restarts pytest with libtimens.so loaded" in proc.stderr
+    assert "Traceback" not in proc.stderr

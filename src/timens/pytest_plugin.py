@@ -76,9 +76,13 @@ def pytest_configure(config):
         "(as timens set --realtime), frozen, or every clock advanced (needs --timens)",
     )
     if _wanted(config):
+        from .errors import TimensError
         from .ownclock import OwnClock
 
-        clock = OwnClock.attach()
+        try:
+            clock = OwnClock.attach()
+        except TimensError as err:
+            raise pytest.UsageError(f"--timens: {err}") from err
         config.stash[_KEY] = clock
         config.add_cleanup(clock.close)
         from . import pytest_aliases
