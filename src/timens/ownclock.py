@@ -37,8 +37,8 @@ def libtimens_loaded():
     return hasattr(ctypes.CDLL(None), "timens_attach_page")
 
 
-def _owner():
-    pid, _, directory = os.environ.get(OWNER_ENV, "").partition(":")
+def _owner(env=os.environ):
+    pid, _, directory = env.get(OWNER_ENV, "").partition(":")
     return (int(pid), Path(directory)) if pid.isdigit() and directory else (None, None)
 
 
@@ -108,8 +108,8 @@ class OwnClock:
 
     @staticmethod
     def discard_env(env):
-        pid, directory = (env.get(OWNER_ENV, "").partition(":")[::2])
-        if pid == str(os.getpid()) and directory:
+        pid, directory = _owner(env)
+        if pid == os.getpid():
             shutil.rmtree(directory, ignore_errors=True)
 
     @staticmethod

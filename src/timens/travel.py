@@ -44,11 +44,6 @@ def advance_ns(value):
     return value.ns
 
 
-def shifted_offset(page, delta_ns):
-    """REALTIME offset after a relative move of DELTA_NS from where the page is now."""
-    return page.read().realtime_offset_ns + delta_ns
-
-
 def host_realtime_ns():
     """The host's REALTIME, also in a process whose own REALTIME libtimens.so
     moves or freezes: libc's own clock_gettime, looked up in libc itself
