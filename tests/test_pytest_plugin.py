@@ -64,9 +64,27 @@ def test_shift_and_marker(pytester):
 
         def test_marker_undone():
             assert abs(time.time_ns() - host_realtime_ns()) < 5 * 10**9
+
+        before = {}
+
+        def child_monotonic():
+            out = subprocess.run(["python3", "-c", "import time; print(time.monotonic_ns())"],
+                                 capture_output=True, text=True, check=True).stdout
+            return int(out)
+
+        def test_advance(timens_clock):
+            before["monotonic"], before["realtime"] = time.monotonic_ns(), time.time_ns()
+            timens_clock.advance("1h")
+            assert time.monotonic_ns() - before["monotonic"] >= 3600 * 10**9
+            assert child_monotonic() - before["monotonic"] >= 3600 * 10**9
+            assert time.time_ns() - before["realtime"] >= 3600 * 10**9
+
+        def test_advance_of_monotonic_stays_realtime_does_not():
+            assert time.monotonic_ns() - before["monotonic"] >= 3600 * 10**9
+            assert abs(time.time_ns() - host_realtime_ns()) < 5 * 10**9
         """
     )
-    run_inner(pytester).assert_outcomes(passed=3)
+    run_inner(pytester, "-p", "no:randomly").assert_outcomes(passed=5)
 
 
 def test_freeze_across_processes_and_unfreeze_continuity(pytester):
