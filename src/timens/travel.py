@@ -39,7 +39,7 @@ def advance_ns(value):
     if value.ns < 0:
         raise errors.OutOfRange(
             f"cannot advance by {value}: {MONOTONIC_BACK}; "
-            "move REALTIME back with --realtime (or shift) instead"
+            "only REALTIME may move back (timens set --realtime, or timens_clock.shift in tests)"
         )
     return value.ns
 
