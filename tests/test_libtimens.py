@@ -669,6 +669,16 @@ def test_readers_survive_writers_killed_mid_write(make_page, compile_probe):
     assert page.read_realtime_offset() == 5 * DAY
 
 
+def test_signal_handlers_never_run_inside_a_write(make_page, compile_probe, no_sys_time):
+    """The writer blocks signals while seq is odd: a handler that reads the
+    clock in the writing thread never finds its own write half done."""
+    page = make_page(DAY)
+    proc = run_in(page.path, [compile_probe("rt_page"), "sigwrite"], prefix=no_sys_time)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    writes, _, handled = parse_lines(proc.stdout)["writes"]
+    assert writes > 1000 and handled > 1000, proc.stdout
+
+
 def test_advance_moves_every_clock_and_freeze_stops_realtime(make_page, reader):
     page = make_page(DAY)
     r = reader(page.path)

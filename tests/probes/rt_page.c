@@ -12,6 +12,10 @@
  *              gettimeofday seconds: no overflow near the ends of time
  *   futex      waits on the page's wake word (TIMENS_PAGE, shared futex):
  *              "waiting", then "woken" or "timeout" after 20 s
+ *   sigwrite   clock_settime in a loop for a second while a 20 kHz signal
+ *              handler reads REALTIME: a handler that ran while its own
+ *              thread's write had seq odd would spin and warn.
+ *              "writes N handled N"
  */
 #include "rt_common.h"
 
@@ -130,6 +134,37 @@ static void futex_wait(void)
 	printf("%s\n", ret == 0 ? "woken" : errno == EAGAIN ? "changed" : "timeout");
 }
 
+static volatile sig_atomic_t handled;
+
+static void read_in_handler(int sig)
+{
+	struct timespec ts;
+
+	(void)sig;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	handled++;
+}
+
+static void signal_while_writing(void)
+{
+	struct itimerval every = { .it_interval = { 0, 50 }, .it_value = { 0, 50 } };
+	int64_t end = host_ns(CLOCK_MONOTONIC) + NSEC_PER_SEC;
+	struct sigaction sa = { .sa_handler = read_in_handler, .sa_flags = SA_RESTART };
+	long writes = 0;
+	struct timespec ts;
+
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &every, NULL);
+	while (host_ns(CLOCK_MONOTONIC) < end) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if (clock_settime(CLOCK_REALTIME, &ts) == 0)
+			writes++;
+	}
+	every.it_value.tv_usec = every.it_interval.tv_usec = 0;
+	setitimer(ITIMER_REAL, &every, NULL);
+	printf("writes %ld handled %ld\n", writes, (long)handled);
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -142,6 +177,8 @@ int main(int argc, char **argv)
 		lines();
 	else if (!strcmp(c, "extreme"))
 		extreme();
+	else if (!strcmp(c, "sigwrite"))
+		signal_while_writing();
 	else if (!strcmp(c, "futex"))
 		futex_wait();
 	else
