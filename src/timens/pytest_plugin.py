@@ -56,8 +56,8 @@ def pytest_cmdline_main(config):
     if tuple(config.invocation_params.args) != tuple(sys.argv[1:]):
         raise pytest.UsageError(
             "--timens restarts pytest with libtimens.so loaded, which works when pytest runs as a "
-            "command; from pytest.main() (or in-process pytester) start Python with "
-            "'timens run -- python ...' or the plugin's own restart instead"
+            "command; for pytest.main() (or in-process pytester) start Python with libtimens.so "
+            "loaded already, e.g. 'timens run --realtime +0 -- python script.py'"
         )
     env = OwnClock.exec_env()
     sys.stdout.flush()
