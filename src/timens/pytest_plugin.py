@@ -81,7 +81,7 @@ def pytest_configure(config):
 
         try:
             clock = OwnClock.attach()
-        except TimensError as err:
+        except (TimensError, OSError) as err:
             raise pytest.UsageError(f"--timens: {err}") from err
         config.stash[_KEY] = clock
         config.add_cleanup(clock.close)
