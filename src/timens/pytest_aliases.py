@@ -10,9 +10,9 @@ plugins that are not installed: nothing of theirs is ever shadowed.
   `move_to(destination)` and `tick(delta=1)`; marker
   `@pytest.mark.freeze_time(destination)`.
 
-A destination is a datetime (naive means UTC, as those plugins take it), a
-date, a POSIX timestamp, an ISO 8601 string, or any timens value (@DATE,
-+1d). Unlike theirs, these moves reach C code and subprocesses too.
+A destination is a datetime or an ISO 8601 string (naive means UTC, as
+those plugins take it), a date, a POSIX timestamp, or any timens value
+(@DATE, +1d). Unlike theirs, these moves reach C code and subprocesses too.
 """
 from datetime import date, datetime, timezone
 
@@ -27,7 +27,10 @@ def _destination(dest):
     if isinstance(dest, (int, float)) and not isinstance(dest, bool):
         return datetime.fromtimestamp(dest, timezone.utc)
     if isinstance(dest, str) and dest[:1] not in ("@", "+", "-"):
-        return "@" + dest
+        try:
+            return _destination(datetime.fromisoformat(dest))  # naive: UTC, as theirs
+        except ValueError:
+            return "@" + dest  # timens's own date syntax, which says what is wrong
     return dest
 
 
