@@ -19,18 +19,25 @@ from .rundir import RunDir
 class NamespaceInfo:
     """What `list_namespaces` found out about one time namespace."""
 
-    __slots__ = ("inode", "name", "host", "monotonic", "boottime", "realtime", "pids", "command")
+    __slots__ = ("inode", "name", "host", "monotonic", "boottime", "realtime", "frozen_at", "advanced", "pids",
+                 "command")
 
     def __init__(self, inode, name=None, host=False, monotonic=None, boottime=None, realtime=None,
-                 pids=None, command=None):
+                 frozen_at=None, advanced=None, pids=None, command=None):
         self.inode = inode
         self.name = name
         self.host = host
         self.monotonic = monotonic  # offsets in ns; None when nobody can tell
         self.boottime = boottime
         self.realtime = realtime
+        self.frozen_at = frozen_at  # the instant REALTIME stands at, None if it runs
+        self.advanced = advanced  # (MONOTONIC, BOOTTIME) advance from the page, None without one
         self.pids = [] if pids is None else pids
         self.command = command
+
+    @property
+    def frozen(self):
+        return self.frozen_at is not None
 
     @property
     def pid(self):
@@ -50,6 +57,9 @@ class NamespaceInfo:
             "name": self.name,
             "host": self.host,
             "offsets": {"monotonic_ns": self.monotonic, "boottime_ns": self.boottime, "realtime_ns": self.realtime},
+            "frozen": self.frozen,
+            "frozen_at_ns": self.frozen_at,
+            "advanced": None if self.advanced is None else dict(zip(("monotonic_ns", "boottime_ns"), self.advanced)),
             "processes": len(self.pids),
             "pid": self.pid,
             "command": self.command,
@@ -103,8 +113,10 @@ def _namespaces(rundir, procfs):
         if info.host:
             info.monotonic = info.monotonic or 0
             info.boottime = info.boottime or 0
-        if inode in pages:
-            info.realtime = pages[inode].realtime_offset_ns
+        view = pages.get(inode)
+        if view is not None:
+            info.realtime, info.frozen_at = view.realtime_offset_ns, view.frozen_at_ns
+            info.advanced = (view.monotonic_ns, view.boottime_ns)
     return found
 
 
