@@ -111,7 +111,7 @@ def main():
         "# Clock read cost: native, timens and peers",
         "",
         common.machine(),
-        f"Median of {rounds} rounds x {args.reps} batches x {args.calls} calls; ns per call "
+        f"Median of {rounds} rounds x {args.reps} batches x {args.calls} calls; ns of CPU time per call "
         "(ratio to native, and for time() the difference: medians of those of each round, "
         "whose variants run one after the other).",
         "",
