@@ -78,28 +78,31 @@ def main():
                 if pages:
                     make_pages(made.inodes())
                 found, listed_by_lsns = check_listing(size, pages)
-                samples = common.in_turns({
-                    "timens": lambda: common.wall_ms([common.TIMENS, "list", "--json"]),
-                    "lsns": lambda: common.wall_ms([common.LSNS, "-t", "time", "-J"], tries=3),
+                timings = common.in_turns({
+                    "timens": lambda: common.timed([common.TIMENS, "list", "--json"]),
+                    "lsns": lambda: common.timed([common.LSNS, "-t", "time", "-J"], tries=3),
                 }, n, warmup=2)
                 work = float(subprocess.run([common.PYTHON, "-c", IN_PROCESS, str(n)], check=True,
                                             capture_output=True, text=True).stdout)
             remove_pages()
-            rows.append(f"| {size}{', with pages' if pages else ''} | {found} / {listed_by_lsns} | {common.spread(samples['timens'])} | "
-                        f"{common.spread(samples['lsns'])} | **{common.ratio(samples['timens'], samples['lsns']):.2f}x** | "
-                        f"{work:.1f} |")
+            cells = [f"{size}{', with pages' if pages else ''}", f"{found} / {listed_by_lsns}"]
+            for kind in ("wall", "cpu"):
+                mine, peer = ([getattr(t, kind) for t in timings[who]] for who in ("timens", "lsns"))
+                cells += [common.spread(mine), common.spread(peer), f"**{common.ratio(mine, peer):.2f}x**"]
+            rows.append("| " + " | ".join([*cells, f"{work:.1f}"]) + " |")
     rundir.cleanup()
 
     lines = [
         "# `timens list --json` against `lsns -t time -J`",
         "",
         common.machine(),
-        f"Median wall ms (interquartile range) of {n} runs each, in turns, after 2 warm-up runs; "
-        "timens / lsns is the median of the ratios of runs in the same turn.",
+        f"Median ms (interquartile range) of {n} runs each, in turns, after 2 warm-up runs: wall time, and "
+        "CPU time (user + system), which a busy machine inflates less; timens / lsns is the median of the "
+        "ratios of runs in the same turn. The last column is `list_namespaces()` timed inside Python.",
         "",
-        "| namespaces made | found by timens / lsns | timens list --json | lsns -t time -J | timens / lsns "
-        "| list_namespaces() in-process |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| namespaces made | found by timens / lsns | timens list --json, wall | lsns -t time -J, wall | timens / lsns "
+        "| timens, CPU | lsns, CPU | timens / lsns, CPU | listing in-process |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
     ]
     publish("\n".join(lines) + "\n", "list")

@@ -67,27 +67,32 @@ def main():
     rundir = common.prepare()
 
     cmds = commands()
-    samples = common.in_turns({label: (lambda argv=argv: common.wall_ms(argv)) for label, argv in cmds.items()},
+    timings = common.in_turns({label: (lambda argv=argv: common.timed(argv)) for label, argv in cmds.items()},
                               n, warmup=3)
-    med = common.medians(samples)
+    wall = {label: [t.wall for t in ts] for label, ts in timings.items()}
+    cpu = {label: [t.cpu for t in ts] for label, ts in timings.items()}
     own, top, total = import_times([common.TIMENS, "run", "--monotonic", "+1s", "--", "/bin/true"],
                                    3 if args.quick else 7)
     rundir.cleanup()
 
-    bare, unshare = med["python3 -I -S -c pass"], med["unshare --time --fork true"]
+    bare, unshare = "python3 -I -S -c pass", "unshare --time --fork true"
     lines = [
         "# Start-up: `timens run` against a bare interpreter and `unshare`",
         "",
         common.machine(),
-        f"Median wall ms (interquartile range) of {n} runs each, in turns, after 3 warm-up runs.",
+        f"Median ms (interquartile range) of {n} runs each, in turns, after 3 warm-up runs: wall time, "
+        "and CPU time (user + system, with children), which a busy machine inflates less. "
+        "Ratios are medians of the ratios of runs in the same turn.",
         "",
-        "| command | ms | vs `python3 -I -S -c pass` | vs `unshare --time --fork true` |",
-        "|---|---:|---:|---:|",
+        f"| command | wall ms | vs `{bare}` | vs `{unshare}` | CPU ms | CPU vs `{bare}` |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for label, values in samples.items():
+    for label in timings:
         bold = "**" if label.startswith("timens") else ""
-        lines.append(f"| `{label}` | {common.spread(values)} | {bold}{med[label] / bare:.2f}x{bold} | "
-                     f"{med[label] / unshare:.2f}x |")
+        lines.append(f"| `{label}` | {common.spread(wall[label])} | "
+                     f"{bold}{common.ratio(wall[label], wall[bare]):.2f}x{bold} | "
+                     f"{common.ratio(wall[label], wall[unshare]):.2f}x | {common.spread(cpu[label])} | "
+                     f"{common.ratio(cpu[label], cpu[bare]):.2f}x |")
     lines += [
         "",
         f"`python -X importtime` of `timens run --monotonic +1s -- true`: {total / 1000:.1f} ms of imports "

@@ -5,6 +5,7 @@ Every figure is a median over samples taken in turns (A B C A B C ...), so
 drift in the load of this shared machine hits every variant alike.
 """
 import argparse
+import collections
 import os
 import platform
 import shutil
@@ -81,23 +82,29 @@ def spawn_wait(argv, env=None):
                                            (os.POSIX_SPAWN_DUP2, devnull, 1)])
     finally:
         os.close(devnull)
-    _, status = os.waitpid(pid, 0)
+    _, status, usage = os.wait4(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(argv)} failed (status {status})")
+    return usage
 
 
-def wall_ms(argv, env=None, tries=1):
-    """Wall ms of one run of ARGV. With TRIES > 1, a failed run is run again
+Timing = collections.namedtuple("Timing", "wall cpu")
+
+
+def timed(argv, env=None, tries=1):
+    """Timing of one run of ARGV in ms: wall, and CPU (user + system, of it and
+    the children it waited for), which time spent descheduled on a busy
+    machine does not inflate. With TRIES > 1, a failed run is run again
     (lsns fails now and then when a process ends while it looks)."""
     for left in range(tries - 1, -1, -1):
         start = time.perf_counter_ns()
         try:
-            spawn_wait(argv, env)
+            usage = spawn_wait(argv, env)
         except RuntimeError:
             if not left:
                 raise
             continue
-        return (time.perf_counter_ns() - start) / 1e6
+        return Timing((time.perf_counter_ns() - start) / 1e6, (usage.ru_utime + usage.ru_stime) * 1e3)
 
 
 def in_turns(variants, n, warmup=1):
