@@ -402,7 +402,10 @@ def test_a_signal_to_the_whole_group_arrives_once(rundir):
     os.killpg(proc.pid, signal.SIGTERM)
     assert proc.stdout.read() == "terms 1\n"
     assert proc.wait(timeout=20) == 0
+    # GNU timeout is the everyday case, but it signals its child and then
+    # its whole group: timens (like a bare command there) may get two TERMs
+    # or one merged, so killpg above is the exact check; here it must end.
     under_timeout = subprocess.run(["timeout", "-s", "TERM", "1", *timens_argv("run", "--", sys.executable, "-c",
                                                                               COUNT_TERMS)],
                                    capture_output=True, text=True, timeout=30)
-    assert under_timeout.stdout.splitlines()[-1] == "terms 1"
+    assert under_timeout.stdout.splitlines()[-1] in ("terms 1", "terms 2")
