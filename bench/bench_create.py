@@ -18,6 +18,7 @@ Everything made is removed at the end, on Ctrl-C and on SIGTERM too.
     .venv/bin/python bench/bench_create.py [--quick] [-n 30]
 """
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -91,8 +92,9 @@ def main():
                 made.delete()
             else:
                 subprocess.run(["umount", made], capture_output=True)
-        subprocess.run(["rm", "-rf", peer_dir])
-        leftovers = os.listdir(os.path.join(rundir.name, "ns")) if os.path.isdir(os.path.join(rundir.name, "ns")) else []
+        shutil.rmtree(peer_dir, ignore_errors=True)
+        ns_dir = os.path.join(rundir.name, "ns")
+        leftovers = os.listdir(ns_dir) if os.path.isdir(ns_dir) else []
         rundir.cleanup()
     if leftovers:
         raise SystemExit(f"left behind in the run directory: {leftovers}")

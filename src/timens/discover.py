@@ -136,4 +136,3 @@ def named_namespaces(rundir):
         except (OSError, ValueError):  # gone, or a name timens would not make
             continue
     return named
-
