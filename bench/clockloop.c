@@ -2,10 +2,11 @@
  * clockloop: cost of one clock read in this process, for bench_reads.py
  * to compare native, timens (kernel namespace, libtimens) and libfaketime.
  *
- *   clockloop clock_gettime|gettimeofday|time|monotonic [CALLS [REPS]]
+ *   clockloop clock_gettime|gettimeofday|time|monotonic|syscall [CALLS [REPS]]
  *
  * clock_gettime reads CLOCK_REALTIME; monotonic is clock_gettime of
- * CLOCK_MONOTONIC. Times REPS batches of CALLS reads each in CPU time of
+ * CLOCK_MONOTONIC; syscall is clock_gettime(CLOCK_REALTIME) as a raw system
+ * call on every read (what Chaos Mesh's injected code does). Times REPS batches of CALLS reads each in CPU time of
  * this thread (raw syscalls, which no preload library or vDSO patch sees;
  * CPU time, so that time spent descheduled on a busy machine does not
  * count) and prints the median batch as "ns_per_call X.XXX", and the
@@ -38,7 +39,7 @@ static double cpu_ns(void)
 
 static volatile long long sink;
 
-static const char *const names[] = {"clock_gettime", "gettimeofday", "time", "monotonic"};
+static const char *const names[] = {"clock_gettime", "gettimeofday", "time", "monotonic", "syscall"};
 
 static long long batch(int which, long calls)
 {
@@ -62,8 +63,13 @@ static long long batch(int which, long calls)
 			acc += time(NULL);
 			first = first ? first : acc;
 			break;
-		default:
+		case 3:
 			clock_gettime(CLOCK_MONOTONIC, &ts);
+			acc += ts.tv_nsec;
+			first = first ? first : ts.tv_sec;
+			break;
+		default:
+			syscall(SYS_clock_gettime, CLOCK_REALTIME, &ts);
 			acc += ts.tv_nsec;
 			first = first ? first : ts.tv_sec;
 		}
@@ -81,9 +87,9 @@ int main(int argc, char **argv)
 	double *per = calloc(reps, sizeof(*per));
 	long long first;
 
-	while (which < 4 && strcmp(fn, names[which]))
+	while (which < 5 && strcmp(fn, names[which]))
 		which++;
-	if (which == 4 || per == NULL || reps < 1 || calls < 1)
+	if (which == 5 || per == NULL || reps < 1 || calls < 1)
 		return 2;
 	first = batch(which, calls);  /* also warms up: binding, caches */
 	for (int r = 0; r < reps; r++) {
