@@ -94,7 +94,8 @@ def open_time_ns(path, what):
     import fcntl
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO planted where a namespace file goes must not hang us.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         raise errors.NoSuchNamespace(f"no such time namespace: {what}") from None
     except PermissionError as err:
