@@ -199,11 +199,18 @@ def named(timens):
     timens("delete", "lab")
 
 
-def test_save_to_a_device_writes_it_and_leaves_it_a_device(timens, named):
-    one_line(timens("save", named, "-o", "/dev/full"))
-    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
-    assert timens("save", named, "-o", "/dev/null").returncode == 0
-    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+def test_save_to_a_device_writes_it_and_leaves_it_a_device(timens, named, tmp_path):
+    """Private copies of /dev/full and /dev/null: a timens that replaces
+    what it writes to must not break this machine's own."""
+    full, null = tmp_path / "full", tmp_path / "null"
+    os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    proc = timens("save", named, "-o", full)
+    one_line(proc)
+    assert "No space left on device" in proc.stderr
+    assert stat.S_ISCHR(os.stat(full).st_mode)
+    assert timens("save", named, "-o", null).returncode == 0
+    assert stat.S_ISCHR(os.stat(null).st_mode)
 
 
 def test_save_through_a_symlink_and_into_a_fifo(timens, named, tmp_path):

@@ -174,13 +174,17 @@ def bind_mount(source, target):
 
 
 def detach_mount(target):
+    """Lazily unmount everything mounted at TARGET (racing creates may have
+    stacked more than one mount there)."""
     import ctypes
 
     MNT_DETACH = 2
-    if _libc().umount2(os.fsencode(target), MNT_DETACH) != 0:
-        err = ctypes.get_errno()
-        if err not in (errno.EINVAL, errno.ENOENT):  # not a mount point: nothing to undo
-            raise OSError(err, os.strerror(err), str(target))
+    for _ in range(64):
+        if _libc().umount2(os.fsencode(target), MNT_DETACH) != 0:
+            err = ctypes.get_errno()
+            if err not in (errno.EINVAL, errno.ENOENT):  # not a mount point: nothing (more) to undo
+                raise OSError(err, os.strerror(err), str(target))
+            return
 
 
 def mounts():
