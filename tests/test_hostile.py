@@ -344,6 +344,12 @@ def test_delete_racing_create(rundir):
     proc = subprocess.run(timens_argv("list", "--json"), capture_output=True, text=True)
     assert proc.returncode == 0 and "race" not in [n["name"] for n in json.loads(proc.stdout)["namespaces"]]
     assert pages(rundir) == [] and not (rundir / "ns" / "race").exists()
+    assert mounts_under(rundir) == []
+
+
+def mounts_under(path):
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]
 
 
 @pytest.mark.parametrize("pid", [None, 1.5, True, "1e3", "", -1, [1]])

@@ -223,7 +223,10 @@ class TimeNamespace:
             if ns is not None:
                 ns.close()
             if made:
-                rundir.page_file(made).unlink(missing_ok=True)
+                try:
+                    rundir.page_file(made).unlink(missing_ok=True)
+                except OSError:
+                    pass  # no page was made: its place is not even a directory
                 if _inode_at(target, os.stat) == made:
                     kernel.detach_mount(target)
             if _inode_at(target, os.lstat) == placeholder:
