@@ -11,7 +11,6 @@ import os
 import pwd
 import stat
 import subprocess
-import sys
 import threading
 import time
 

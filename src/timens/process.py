@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 from . import errors
+from .kernel import above_stdio
 
 _ERRNO_BYTES = 4  # the helper writes the exec's errno as a native int
 
@@ -45,7 +46,7 @@ class Popen(subprocess.Popen):
         err_read = err_write = None
         try:
             err_read, err_write = os.pipe2(os.O_CLOEXEC)
-            err_write = _above_stdio(err_write)
+            err_write = above_stdio(err_write)  # a child redirecting its stdio must not close it
             argv, env, fds = namespace.enter_argv([os.fsdecode(a) for a in args], kwargs.pop("env", None))
             argv = argv[:2] + ["-e", str(err_write), "-x", os.fsdecode(program)] + argv[2:]
             pass_fds = tuple(kwargs.pop("pass_fds", ())) + tuple(fds) + (err_write,)
@@ -84,17 +85,6 @@ class Popen(subprocess.Popen):
         if status is not None:
             self._release()
         return status
-
-
-def _above_stdio(fd):
-    """FD at 3 or above: a child's stdio redirections must not land on it."""
-    if fd > 2:
-        return fd
-    import fcntl
-
-    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
-    os.close(fd)
-    return new
 
 
 def _read_errno(fd):
