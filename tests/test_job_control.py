@@ -131,3 +131,26 @@ def test_ctrl_c_after_fg_of_a_background_run(terminal, tmp_path):
     while os.path.exists(f"/proc/{pid}") and state(pid) != "Z" and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not os.path.exists(f"/proc/{pid}") or state(pid) == "Z", "^C reached the command"
+
+
+def test_a_stop_signal_away_from_a_terminal_stops_the_command_too(rundir, tmp_path):
+    """Without a terminal the command has its own process group: SIGTSTP sent
+    to timens stops the command, then timens; SIGCONT continues both."""
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(timens_argv("run", "--", "sh", "-c", "echo $$; exec sleep 100"), stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    pid = int(proc.stdout.readline())
+    try:
+        proc.send_signal(signal.SIGTSTP)
+        assert wait_state(pid, "T") == "T" and wait_state(proc.pid, "T") == "T"
+        proc.send_signal(signal.SIGCONT)
+        assert wait_state(pid, "SR") in "SR" and wait_state(proc.pid, "SR") in "SR"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == -signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            os.kill(pid, 9)
+            proc.wait()
