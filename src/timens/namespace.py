@@ -441,7 +441,7 @@ class TimeNamespace:
         """
         if self._time_fd < 0:
             return  # closed already: the inode, and so the page path, may be another's now
-        if self.name is None and self.pid is None and not stale.has_processes(self.inode):
+        if self.name is None and self.pid is None and self.page_path and not stale.has_processes(self.inode):
             # Processes still inside (a background job of the command) keep
             # the page; a later sweep removes it once the last one is gone.
             try:
