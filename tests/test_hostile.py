@@ -290,6 +290,14 @@ def test_odd_files_in_ns(timens, rundir, kind, tmp_path):
             one_line(proc)
 
 
+def test_a_fifo_where_metadata_goes_hangs_nothing(timens, rundir, named):
+    os.unlink(rundir / "meta" / f"{named}.json")
+    os.mkfifo(rundir / "meta" / f"{named}.json")
+    for args in (("show", named), ("list",), ("set", named, "--realtime", "+1h"), ("delete", named)):
+        proc = timens(*args, timeout=30)  # a hang fails here
+        assert proc.returncode == 0, (args, proc.stderr)
+
+
 def test_a_file_named_meta(timens, rundir):
     rundir.mkdir()
     (rundir / "meta").write_text("in the way\n")
