@@ -8,7 +8,7 @@ MONOTONIC and BOOTTIME read right after, REALTIME read by the helper at the
 same instant through the raw syscall.
 """
 from . import kernel
-from .values import NSEC_PER_SEC, format_instant, format_offset, format_seconds
+from .values import CLOCKS, KERNEL_CLOCKS, NSEC_PER_SEC, format_instant, format_offset, format_seconds
 
 
 def clock_report(ns):
@@ -30,7 +30,7 @@ def clock_report(ns):
         "offsets": offsets.as_json(),
         "clocks": {
             clock: {"inside_ns": inside[clock], "host_ns": host[clock]}
-            for clock in ("monotonic", "boottime", "realtime")
+            for clock in CLOCKS
         },
         "uptime": {"inside": inside.get("uptime"), "host": f"{host_uptime:.2f}"},
         "read_spread_ns": inside.get("spread_ns"),
@@ -42,7 +42,7 @@ def print_report(report):
     print(f"namespace {label} inode {report['inode']}".replace("  ", " "))
     rows = [("CLOCK", "INSIDE", "HOST", "OFFSET")]
     offsets = report["offsets"]
-    for clock in ("monotonic", "boottime"):
+    for clock in KERNEL_CLOCKS:
         c = report["clocks"][clock]
         rows.append((clock.upper(), secs(c["inside_ns"]), secs(c["host_ns"]), format_offset(offsets[clock + "_ns"], 3)))
     rows.append(("uptime", report["uptime"]["inside"] + " s", report["uptime"]["host"] + " s", ""))
