@@ -6,14 +6,16 @@ import pytest
 
 from containers import rootfs
 from containers.checks import DAY, YEAR_2038, eventually, host_uptime, leftovers, listed_names, timens, uptime_of
-from containers.engines import Dockerd
+from containers.engines import unmount_under, Dockerd
 
 IMAGE = "timens-test:1"
 
 
 @pytest.fixture(scope="module")
 def engine_rundir(tmp_path_factory):
-    return tmp_path_factory.mktemp("rundir")
+    path = tmp_path_factory.mktemp("rundir")
+    yield path
+    unmount_under(path)  # a failed test may have left a namespace mounted
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +128,6 @@ def test_a_malformed_value_fails_the_create_cleanly(docker, engine_rundir):
     out = docker("run", "--rm", "--runtime", "timens", "-e", "TIMENS_BOOTTIME=soon", IMAGE, "true")
     assert out.returncode != 0
     errors = [line for line in out.stderr.splitlines() if "timens-runtime:" in line]
-    assert len(errors) == 1 and "malformed boottime value 'soon'" in errors[0], out.stderr
+    assert len(errors) == 1 and "environment TIMENS_BOOTTIME: malformed boottime value 'soon'" in errors[0], out.stderr
     assert "Traceback" not in out.stderr
     assert leftovers(engine_rundir) == []

@@ -94,18 +94,25 @@ class Dockerd(Daemon):
 
 
 class Podman:
-    """podman has no daemon: every command names the private state."""
+    """podman has no daemon: every command names the private state.
 
-    def __init__(self, base, env):
+    conmon gives the runtime none of our environment, and podman's cleanup
+    process drops --runtime-flag, so the private run directory is set by a
+    two-line script, the way a user points podman at another one."""
+
+    def __init__(self, base, rundir):
         self.base = Path(base)
-        self.env = env
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.runtime = self.base / "timens-runtime"
+        self.runtime.write_text(f"#!/bin/sh\nTIMENS_RUNDIR={rundir} exec {RUNTIME} \"$@\"\n")
+        self.runtime.chmod(0o755)
 
     def podman(self, *args, **kwargs):
         return run([
             "podman", "--root", str(self.base / "root"), "--runroot", str(self.base / "runroot"),
             "--tmpdir", str(self.base / "tmp"), "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs",
-            "--events-backend", "file", "--runtime", RUNTIME, *map(str, args),
-        ], env=self.env, **kwargs)
+            "--events-backend", "file", "--runtime", str(self.runtime), *map(str, args),
+        ], **kwargs)
 
     def stop(self):
         self.podman("rm", "-af")

@@ -129,8 +129,13 @@ def create(call, real, rundir):
     request = oci.clock_request(spec)
     if not request or not call.container_id:
         return exec_real(real, call.argv)
-    from ..namespace import TimeNamespace
+    from ..namespace import TimeNamespace, as_value
 
+    for clock, value in request.items():
+        try:
+            as_value(value, clock)
+        except errors.BadValue as err:
+            raise Failure(f"{request.sources[clock]}: {err}") from None
     ns = TimeNamespace.create(call.container_id, rundir=rundir, **request)
     original = Path(path).read_bytes()
     try:

@@ -31,11 +31,13 @@ MOUNT_OPTIONS = ["rbind", "ro", "nosuid", "nodev"]  # not noexec: the library is
 
 
 class Request(dict):
-    """{clock: value string} a config asks for; a time namespace asked for
-    with no offsets is an empty but true request."""
+    """{clock: value string} a config asks for, with where each came from
+    (for error messages); a time namespace asked for with no offsets is an
+    empty but true request."""
 
-    def __init__(self, values, wanted):
+    def __init__(self, values, sources, wanted):
         super().__init__(values)
+        self.sources = sources
         self.wanted = wanted
 
     def __bool__(self):
@@ -80,15 +82,15 @@ def clock_request(spec):
     env = env_dict((spec.get("process") or {}).get("env"))
     offsets = (spec.get("linux") or {}).get("timeOffsets") or {}
     own_ns = time_namespace(spec)
-    values = {}
+    values, sources = {}, {}
     for clock in CLOCKS:
         if ANNOTATION + clock in annotations:
-            values[clock] = annotations[ANNOTATION + clock]
+            values[clock], sources[clock] = annotations[ANNOTATION + clock], f"annotation {ANNOTATION}{clock}"
         elif ENV + clock.upper() in env:
-            values[clock] = env[ENV + clock.upper()]
+            values[clock], sources[clock] = env[ENV + clock.upper()], f"environment {ENV}{clock.upper()}"
         elif own_ns is not None and clock in offsets:
-            values[clock] = offset_value(offsets[clock])
-    return Request(values, bool(values) or (own_ns is not None and not own_ns.get("path")))
+            values[clock], sources[clock] = offset_value(offsets[clock]), f"linux.timeOffsets.{clock}"
+    return Request(values, sources, bool(values) or (own_ns is not None and not own_ns.get("path")))
 
 
 def offset_value(entry):
