@@ -7,8 +7,6 @@ container id, the bundle or process file); everything is passed on as it
 came, except timens-runtime's own `--timens-runtime PATH`. Options take
 `--name value`, `--name=value`, and urfave/cli's single-dash spelling.
 """
-from dataclasses import dataclass, field
-
 OWN_OPTION = "timens-runtime"
 
 # Global options of runc 1.1 and crun 1.8 that take a value (all others are flags).
@@ -25,15 +23,18 @@ COMMAND_VALUE_OPTIONS = {
 }
 
 
-@dataclass
 class Call:
-    argv: list  # what the real runtime gets
-    options: dict = field(default_factory=dict)  # global options by name (last one wins)
-    command: str | None = None
-    command_index: int | None = None  # index of COMMAND in argv
-    command_options: dict = field(default_factory=dict)
-    container_id: str | None = None
-    runtime: str | None = None  # --timens-runtime PATH
+    """One command line, read. (A plain class: dataclasses cost an import
+    of `inspect` on every container start.)"""
+
+    def __init__(self):
+        self.argv = []  # what the real runtime gets
+        self.options = {}  # global options by name (last one wins)
+        self.command = None
+        self.command_index = None  # index of COMMAND in argv
+        self.command_options = {}  # {name: [values]}
+        self.container_id = None
+        self.runtime = None  # --timens-runtime PATH
 
     @property
     def root(self):
@@ -49,7 +50,7 @@ def split_option(word):
 
 
 def parse(argv):
-    call = Call(argv=[])
+    call = Call()
     words = list(argv)
     i = 0
     while i < len(words):

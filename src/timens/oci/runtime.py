@@ -7,17 +7,16 @@ runtime inside it, so that the container and every exec'd process inherit
 it, and `delete` removes it. Namespaces of containers the real runtime no
 longer knows (killed engine, lost `delete`) are removed on the next call.
 """
-import json
 import os
-import shutil
 import sys
-import time
-from pathlib import Path
 
 from .. import errors
 from ..rundir import RunDir
 from . import args as cmdline
-from . import spec as oci
+
+# A container with no clocks costs the real runtime's start plus this
+# module's: everything else (json, the namespace API, subprocess) is
+# imported only when a container asks for clocks or one of ours is named.
 
 EXIT_OWN_ERROR = 125
 RUNTIME_ENV = "TIMENS_RUNTIME"
@@ -60,7 +59,7 @@ def real_runtime(call):
     candidates = [named] if named else ["runc", "crun"]
     me = os.path.realpath(sys.argv[0])
     for name in candidates:
-        path = shutil.which(name)
+        path = which(name)
         if path and os.path.realpath(path) != me:
             return path
     if named:
@@ -68,6 +67,16 @@ def real_runtime(call):
                       "is not an executable file")
     raise Failure("no OCI runtime found: install runc or crun, or name one with "
                   f"--timens-runtime PATH or {RUNTIME_ENV}=PATH")
+
+
+def which(name):
+    """shutil.which, without its imports."""
+    dirs = [""] if "/" in name else os.get_exec_path()
+    for d in dirs:
+        path = os.path.join(d, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
 
 
 def exec_real(real, argv):
@@ -80,6 +89,9 @@ def fail(call, message):
     print(line, file=sys.stderr)
     log = call.options.get("log")
     if log:
+        import json
+        import time
+
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if call.options.get("log-format") == "json":
             entry = json.dumps({"level": "error", "msg": line, "time": stamp})
@@ -120,14 +132,28 @@ def config_path(call):
     return os.path.join(bundle, "config.json")
 
 
+# Words any config that asks for clocks contains; one without them is
+# passed on without being parsed.
+MARKERS = (b"io.timens.", b"TIMENS_", b'"time"')
+
+
 def create(call, real, rundir):
     path = config_path(call)
     try:
-        spec = oci.load(path)
-    except (OSError, ValueError):
-        return exec_real(real, call.argv)  # the real runtime says what is wrong with it
+        with open(path, "rb") as f:
+            original = f.read()
+    except OSError:
+        original = b""
+    if not call.container_id or not any(marker in original for marker in MARKERS):
+        return exec_real(real, call.argv)  # no clocks (or no config: the real runtime says what is wrong)
+    from . import spec as oci
+
+    try:
+        spec = oci.parse(original)
+    except ValueError:
+        return exec_real(real, call.argv)
     request = oci.clock_request(spec)
-    if not request or not call.container_id:
+    if not request:
         return exec_real(real, call.argv)
     from ..namespace import TimeNamespace, as_value
 
@@ -137,7 +163,6 @@ def create(call, real, rundir):
         except errors.BadValue as err:
             raise Failure(f"{request.sources[clock]}: {err}") from None
     ns = TimeNamespace.create(call.container_id, rundir=rundir, **request)
-    original = Path(path).read_bytes()
     try:
         meta = rundir.read_meta(ns.name)
         rundir.write_meta(ns.name, {**meta, META_KEY: owner_record(call, real)})
@@ -157,7 +182,8 @@ def create(call, real, rundir):
 
 
 def undo_create(ns, path, original):
-    Path(path).write_bytes(original)
+    with open(path, "wb") as f:
+        f.write(original)
     ns.delete()
 
 
@@ -193,6 +219,8 @@ def open_owned(rundir, container_id):
 
 
 def exec_(call, real, ns):
+    from . import spec as oci
+
     argv = list(call.argv)
     process_file = cmdline.last(call, "process", "p")
     if process_file:
@@ -288,6 +316,8 @@ def container_gone(ns, owner, stopped_too=False):
     if proc.returncode != 0:
         return not state_dir_exists(owner, ns.name)
     if stopped_too:
+        import json
+
         try:
             return json.loads(proc.stdout).get("status") == "stopped"
         except ValueError:

@@ -16,8 +16,6 @@ gives the same config (an engine may create twice from one bundle).
 import json
 import os
 
-from .. import kernel
-
 CLOCKS = ("monotonic", "boottime", "realtime")
 ANNOTATION = "io.timens."
 ENV = "TIMENS_"
@@ -47,6 +45,13 @@ class Request(dict):
 def load(path):
     with open(path) as f:
         return json.load(f)
+
+
+def parse(data):
+    spec = json.loads(data)
+    if not isinstance(spec, dict):
+        raise ValueError("not an OCI config")
+    return spec
 
 
 def save(path, spec):
@@ -117,7 +122,9 @@ def for_real_runtime(spec, request, page):
     drop_sys_time(process)
     mounts = [m for m in spec.get("mounts") or [] if m.get("destination") not in (LIBRARY_IN_CONTAINER, PAGE_IN_CONTAINER)]
     if page is not None:
-        mounts += [bind(kernel.LIBTIMENS, LIBRARY_IN_CONTAINER), bind(page, PAGE_IN_CONTAINER)]
+        from ..kernel import LIBTIMENS
+
+        mounts += [bind(LIBTIMENS, LIBRARY_IN_CONTAINER), bind(page, PAGE_IN_CONTAINER)]
         preload_env(process)
     spec["mounts"] = mounts
     return spec
