@@ -14,6 +14,7 @@ Prints a markdown table and saves it under bench/results/ (git-ignored).
 """
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -29,6 +30,7 @@ from containers.engines import Dockerd  # noqa: E402
 IMAGE = "timens-bench:1"
 VARIANTS = {
     "runc": ["--runtime", "runc"],
+    "runc, named with --add-runtime": ["--runtime", "runc-named"],
     "timens, no clocks": ["--runtime", "timens"],
     "timens, BOOTTIME": ["--runtime", "timens", "-e", "TIMENS_BOOTTIME=+1d"],
     "timens, BOOTTIME + REALTIME": ["--runtime", "timens", "-e", "TIMENS_BOOTTIME=+1d", "-e", "TIMENS_REALTIME=+1y"],
@@ -79,7 +81,7 @@ def main():
         _, tar = rootfs.build(work / "image")
         dockerd = Dockerd(work / "dockerd", {**os.environ, "TIMENS_RUNDIR": str(work / "run")})
         try:
-            dockerd.start()
+            dockerd.start(f"runc-named={shutil.which('runc')}")
             dockerd.docker("import", tar, IMAGE)
             medians = measure(dockerd, args.n, args.warmup)
         finally:

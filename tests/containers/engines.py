@@ -71,13 +71,14 @@ class Daemon:
 
 
 class Dockerd(Daemon):
-    def start(self):
+    def start(self, *extra_runtimes):
+        """Start with the runtime "timens" and EXTRA_RUNTIMES ("NAME=PATH")."""
         self.sock = self.base / "docker.sock"
         self.spawn([
             "dockerd", "--data-root", str(self.base / "data"), "--exec-root", str(self.base / "exec"),
             "-H", f"unix://{self.sock}", "--pidfile", str(self.base / "docker.pid"),
             "--iptables=false", "--ip6tables=false", "--bridge=none",
-            "--add-runtime", f"timens={RUNTIME}",
+            "--add-runtime", f"timens={RUNTIME}", *(f"--add-runtime={r}" for r in extra_runtimes),
         ])
         wait_until(lambda: self.proc.poll() is None and self.docker("version").returncode == 0, "dockerd answering")
         return self
