@@ -274,23 +274,31 @@ def reconcile(rundir, full):
     Cheap when nothing is gone: a container whose state directory is still
     under its runtime root counts as alive, unless FULL (on create), which
     asks the runtime and also removes the namespaces of stopped containers,
-    which no engine starts again (it creates anew).
+    which no engine starts again (it creates anew). Never fails the call it
+    runs in: what it cannot remove now, a later call will.
     """
     for name in rundir.names():
-        meta = owned_meta(rundir, name)
-        if not meta:
+        try:
+            reconcile_one(rundir, name, full)
+        except (OSError, ValueError, errors.TimensError):
             continue
-        owner = meta[META_KEY]
-        if owner.get("started") is not None and start_time(owner.get("pid")) == owner["started"]:
-            continue  # its create is still running
-        if not full and state_dir_exists(owner, name):
-            continue
-        ns = open_owned(rundir, name)
-        gone = ns is None or container_gone(ns, owner, stopped_too=full)
-        if ns is not None:
-            ns.close()
-        if gone:
-            remove(rundir, name)
+
+
+def reconcile_one(rundir, name, full):
+    meta = owned_meta(rundir, name)
+    if not meta:
+        return
+    owner = meta[META_KEY]
+    if owner.get("started") is not None and start_time(owner.get("pid")) == owner["started"]:
+        return  # its create is still running
+    if not full and state_dir_exists(owner, name):
+        return
+    ns = open_owned(rundir, name)
+    gone = ns is None or container_gone(ns, owner, stopped_too=full)
+    if ns is not None:
+        ns.close()
+    if gone:
+        remove(rundir, name)
 
 
 def state_dir_exists(owner, name):
