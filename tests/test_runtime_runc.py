@@ -113,14 +113,24 @@ def test_create_start_exec_delete(bundle, runc_root, env, rundir):
     assert leftovers(rundir) == []
 
 
-def test_a_bad_value_leaves_the_bundle_and_run_directory_as_they_were(bundle, runc_root, env, rundir, tmp_path):
-    path = bundle(["true"], annotations={"io.timens.monotonic": "+2 days"})
+BAD_VALUES = [
+    ({"io.timens.monotonic": "+2 days"}, "annotation io.timens.monotonic: malformed monotonic value '+2 days'"),
+    ({"io.timens.boottime": "=200y"}, "boottime =200y is out of range"),
+    ({"io.timens.realtime": "@3000-01-01"}, "realtime @3000-01-01 is out of range"),
+]
+
+
+@pytest.mark.parametrize("annotations,message", BAD_VALUES, ids=[m.split(":")[0] for _, m in BAD_VALUES])
+def test_a_bad_value_leaves_the_bundle_and_run_directory_as_they_were(
+    bundle, runc_root, env, rundir, tmp_path, annotations, message
+):
+    path = bundle(["true"], annotations=annotations)
     before = (path / "config.json").read_bytes()
     log = tmp_path / "log.json"
     out = runtime(env, "--root", runc_root, "--log", log, "--log-format", "json", "create", "--bundle", path, "bad")
     assert out.returncode == 125
-    assert out.stderr.count("\n") == 1 and out.stderr.startswith(
-        "timens-runtime: annotation io.timens.monotonic: malformed monotonic value '+2 days'"), out.stderr
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("timens-runtime: "), out.stderr
+    assert message in out.stderr, out.stderr
     assert json.loads(log.read_text().splitlines()[-1])["msg"] == out.stderr.strip()  # what containerd shows
     assert (path / "config.json").read_bytes() == before
     assert leftovers(rundir) == [] and not (runc_root / "bad").exists()

@@ -48,6 +48,10 @@ def main(argv=None):
         return exec_in_namespace(ns, real, call.argv)
     except (Failure, errors.TimensError) as err:
         return fail(call, str(err))
+    except OSError as err:  # an engine's file we could not read or write
+        return fail(call, f"{err.filename or 'the runtime'}: {err.strerror}" if err.strerror else str(err))
+    except ValueError as err:  # a process file that is not JSON
+        return fail(call, f"not an OCI process or config: {err}")
 
 
 # ---------------------------------------------------------------- the real runtime
