@@ -131,3 +131,31 @@ def test_a_malformed_value_fails_the_create_cleanly(docker, engine_rundir):
     assert len(errors) == 1 and "environment TIMENS_BOOTTIME: malformed boottime value 'soon'" in errors[0], out.stderr
     assert "Traceback" not in out.stderr
     assert leftovers(engine_rundir) == []
+
+
+CAP_SYS_TIME = 1 << 25
+
+
+def bounding_sets(out):
+    return [int(line.split()[1], 16) for line in out.splitlines()]
+
+
+def test_a_container_with_clocks_never_holds_cap_sys_time(docker):
+    """Asked for (--cap-add, as --privileged does), CAP_SYS_TIME is dropped,
+    not refused: the container runs, and cannot set the host's clock."""
+    show = ["sh", "-c", "grep CapBnd /proc/self/status"]
+    plain = run(docker, "--cap-add", "SYS_TIME", IMAGE, *show)
+    assert all(caps & CAP_SYS_TIME for caps in bounding_sets(plain))
+    clocked = run(docker, "--cap-add", "SYS_TIME", "-e", "TIMENS_BOOTTIME=+1d", IMAGE, *show)
+    assert not any(caps & CAP_SYS_TIME for caps in bounding_sets(clocked))
+    cid = start(docker, "--cap-add", "SYS_TIME", "-e", "TIMENS_REALTIME=+1d", IMAGE, "sleep", "300")
+    assert not any(caps & CAP_SYS_TIME for caps in bounding_sets(exec_(docker, cid, *show)))
+
+
+def test_stop_and_start_makes_the_clocks_anew(docker, engine_rundir):
+    cid = start(docker, "-e", "TIMENS_BOOTTIME==30d", IMAGE, "sleep", "300")
+    assert docker("stop", "-t", "0", cid).returncode == 0
+    assert eventually(lambda: leftovers(engine_rundir) == []), leftovers(engine_rundir)
+    assert docker("start", cid).returncode == 0
+    assert 30 * DAY <= uptime_of(exec_(docker, cid, "cat", "/proc/uptime")) < 30 * DAY + 60
+    assert cid in listed_names(engine_rundir)
