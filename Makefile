@@ -8,10 +8,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.timens-installed
 # gcc builds libtimens.so and the test probes; util-linux gives unshare and
 # setpriv; perl, tcl and nodejs are runtimes the REALTIME tests read dates from;
-# libfaketime is the peer the benchmark compares against. docker.io, podman,
-# containerd and runc are the engines the timens-runtime tests start;
-# busybox-static is the base of the image they run.
-DEBIAN_PACKAGES := gcc libc6-dev make util-linux procps python3-venv perl tcl nodejs libfaketime \
+# libfaketime is the peer the benchmark compares against; openssl makes the
+# certificate that the pytest plugin's TLS test lets expire. docker.io,
+# podman, containerd and runc are the engines the timens-runtime tests
+# start; busybox-static is the base of the image they run.
+DEBIAN_PACKAGES := gcc libc6-dev make util-linux procps python3-venv perl tcl nodejs libfaketime openssl \
 	docker.io podman containerd runc busybox-static
 NATIVE_SOURCES := $(wildcard src/timens/native/*.c src/timens/native/*.h src/timens/native/libtimens/*.[ch])
 
@@ -44,4 +45,4 @@ $(STAMP): pyproject.toml setup.py $(NATIVE_SOURCES)
 	touch $@
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info src/timens/native/libtimens.so src/timens/native/timens-helper
+	rm -rf $(VENV) build src/*.egg-info src/timens/native/libtimens.so src/timens/native/libtimens-page.so src/timens/native/timens-helper

@@ -25,6 +25,7 @@
 
 /* A consistent copy of the page's clock fields. */
 struct timens_view {
+	uint32_t seq;  /* the (even) seq it was read at: lets a caller cache it */
 	uint32_t flags;
 	int64_t realtime_sec, realtime_nsec;
 	int64_t monotonic_sec, monotonic_nsec;
@@ -32,14 +33,10 @@ struct timens_view {
 	int64_t frozen_sec, frozen_nsec;
 };
 
-/* One attempt: 1 with *v filled if the snapshot is consistent, 0 if a
- * writer was inside (the caller tries again or falls back). */
-static inline int timens_page_try_read(const struct timens_page *p, struct timens_view *v)
+/* The fields as they stand, unchecked: the body of a seqlock read, or a
+ * last resort when a writer died inside (each field is old or new). */
+static inline void timens_page_load(const struct timens_page *p, struct timens_view *v)
 {
-	uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
-
-	if (__builtin_expect(seq & 1u, 0))
-		return 0;
 	v->flags = __atomic_load_n(&p->flags, __ATOMIC_RELAXED);
 	v->realtime_sec = __atomic_load_n(&p->realtime_sec, __ATOMIC_RELAXED);
 	v->realtime_nsec = __atomic_load_n(&p->realtime_nsec, __ATOMIC_RELAXED);
@@ -49,6 +46,18 @@ static inline int timens_page_try_read(const struct timens_page *p, struct timen
 	v->boottime_nsec = __atomic_load_n(&p->boottime_nsec, __ATOMIC_RELAXED);
 	v->frozen_sec = __atomic_load_n(&p->frozen_sec, __ATOMIC_RELAXED);
 	v->frozen_nsec = __atomic_load_n(&p->frozen_nsec, __ATOMIC_RELAXED);
+}
+
+/* One attempt: 1 with *v filled if the snapshot is consistent, 0 if a
+ * writer was inside (the caller tries again or falls back). */
+static inline int timens_page_try_read(const struct timens_page *p, struct timens_view *v)
+{
+	uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+
+	if (__builtin_expect(seq & 1u, 0))
+		return 0;
+	v->seq = seq;
+	timens_page_load(p, v);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	return __builtin_expect(__atomic_load_n(&p->seq, __ATOMIC_RELAXED) == seq, 1);
 }
@@ -60,15 +69,19 @@ static inline int timens_page_try_read(const struct timens_page *p, struct timen
  */
 static inline void timens_add_saturating(int64_t *sec, int64_t *nsec, int64_t off_sec, int64_t off_nsec)
 {
-	int64_t carry = off_nsec / TIMENS_NSEC_PER_SEC, s;
+	int64_t carry, s;
 
-	off_nsec -= carry * TIMENS_NSEC_PER_SEC;
-	if (off_nsec < 0) {
-		off_nsec += TIMENS_NSEC_PER_SEC;
-		carry -= 1;
+	if (__builtin_expect((uint64_t)off_nsec >= (uint64_t)TIMENS_NSEC_PER_SEC, 0)) {
+		/* Writers never store this; damage may. No division otherwise. */
+		carry = off_nsec / TIMENS_NSEC_PER_SEC;
+		off_nsec -= carry * TIMENS_NSEC_PER_SEC;
+		if (off_nsec < 0) {
+			off_nsec += TIMENS_NSEC_PER_SEC;
+			carry -= 1;
+		}
+		if (__builtin_add_overflow(off_sec, carry, &off_sec))
+			off_sec = carry < 0 ? INT64_MIN : INT64_MAX;
 	}
-	if (__builtin_add_overflow(off_sec, carry, &off_sec))
-		off_sec = carry < 0 ? INT64_MIN : INT64_MAX;
 	*nsec += off_nsec;
 	if (*nsec >= TIMENS_NSEC_PER_SEC) {
 		*nsec -= TIMENS_NSEC_PER_SEC;
