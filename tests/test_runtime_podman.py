@@ -56,7 +56,7 @@ def test_exec_joins_the_container_clocks(podman, engine_rundir):
         out = podman("exec", cid, "readlink", "/proc/self/ns/time")
         assert out.stdout.strip() != os.readlink("/proc/self/ns/time")
     finally:
-        assert podman("rm", "-f", cid).returncode == 0
+        assert podman("rm", "-f", "-t", "0", cid).returncode == 0
     assert leftovers(engine_rundir) == []
 
 

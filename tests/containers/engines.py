@@ -116,7 +116,7 @@ class Podman:
         ], **kwargs)
 
     def stop(self):
-        self.podman("rm", "-af")
+        self.podman("rm", "-af", "-t", "0")
         unmount_under(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
 
