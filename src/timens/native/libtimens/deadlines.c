@@ -64,12 +64,14 @@ static const struct timespec *deadline_on(clockid_t id, const struct timespec *a
 TIMENS_EXPORT int clock_nanosleep(clockid_t id, int flags, const struct timespec *req,
 				  struct timespec *rem)
 {
-	static int (*next)(clockid_t, int, const struct timespec *, struct timespec *);
 	struct timespec buf;
+	int ret = timens_sleep(id, flags, req, rem);
 
+	if (ret >= 0)
+		return ret;
 	if (flags & TIMER_ABSTIME)
 		req = deadline_on(id, req, &buf);
-	return TIMENS_NEXT(next, "clock_nanosleep")(id, flags, req, rem);
+	return timens_real_clock_nanosleep(id, flags, req, rem);
 }
 
 /* The clock of a timerfd, from /proc/self/fdinfo/FD ("clockid: N"); -1 if
@@ -110,10 +112,13 @@ TIMENS_EXPORT int timerfd_settime(int fd, int flags, const struct itimerspec *ne
 				  struct itimerspec *old_value)
 {
 	static int (*next)(int, int, const struct itimerspec *, struct itimerspec *);
+	const struct itimerspec *asked = new_value;
 	struct itimerspec host;
+	clockid_t clock = -1;
+	int ret;
 
 	if ((flags & TFD_TIMER_ABSTIME) && new_value != NULL &&
-	    timens_clock_in(timerfd_clock(fd), TIMENS_DEADLINE_CLOCKS)) {
+	    timens_clock_in(clock = timerfd_clock(fd), TIMENS_DEADLINE_CLOCKS)) {
 		host.it_interval = new_value->it_interval;
 		host.it_value = *timens_host_deadline(&new_value->it_value, &host.it_value);
 		/* A zero it_value disarms the timer; keep it zero. */
@@ -121,7 +126,10 @@ TIMENS_EXPORT int timerfd_settime(int fd, int flags, const struct itimerspec *ne
 			host.it_value = new_value->it_value;
 		new_value = &host;
 	}
-	return TIMENS_NEXT(next, "timerfd_settime")(fd, flags, new_value, old_value);
+	ret = TIMENS_NEXT(next, "timerfd_settime")(fd, flags, new_value, old_value);
+	if (ret == 0 && asked != NULL)
+		timens_timerfd_armed(fd, clock, flags, asked);
+	return ret;
 }
 
 /*
@@ -223,6 +231,24 @@ TIMENS_EXPORT int timer_settime(timer_t timerid, int flags, const struct itimers
  */
 #define COND_CLOCK_MONOTONIC_BIT 2u
 
+/* One slice of a condition wait (waits.c): timedwait, or clockwait on clock. */
+struct cond_wait {
+	int (*timed)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
+	int (*clocked)(pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *);
+	pthread_cond_t *cond;
+	pthread_mutex_t *mutex;
+	clockid_t clock;
+};
+
+static int cond_slice(void *arg, const struct timespec *host_abs)
+{
+	struct cond_wait *w = arg;
+
+	if (w->timed)
+		return w->timed(w->cond, w->mutex, host_abs);
+	return w->clocked(w->cond, w->mutex, w->clock, host_abs);
+}
+
 static int cond_is_realtime(pthread_cond_t *cond)
 {
 	return !(__atomic_load_n(&cond->__data.__wrefs, __ATOMIC_RELAXED) &
@@ -237,6 +263,7 @@ TIMENS_EXPORT int pthread_cond_timedwait(pthread_cond_t *restrict cond,
 	int (*fn)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *) =
 		__atomic_load_n(&next, __ATOMIC_RELAXED);
 	struct timespec buf;
+	int ret;
 
 	if (fn == NULL) {
 		/* Plain dlsym may find the old (2.2.5) condvar ABI. */
@@ -245,6 +272,10 @@ TIMENS_EXPORT int pthread_cond_timedwait(pthread_cond_t *restrict cond,
 			fn = dlsym(RTLD_NEXT, "pthread_cond_timedwait");
 		__atomic_store_n(&next, fn, __ATOMIC_RELAXED);
 	}
+	ret = timens_sliced_until(cond_is_realtime(cond) ? CLOCK_REALTIME : CLOCK_MONOTONIC, abstime,
+				  cond_slice, &(struct cond_wait){ .timed = fn, .cond = cond, .mutex = mutex });
+	if (ret >= 0)
+		return ret;
 	if (cond_is_realtime(cond))
 		abstime = timens_host_deadline(abstime, &buf);
 	return fn(cond, mutex, abstime);
@@ -256,29 +287,72 @@ TIMENS_EXPORT int pthread_cond_clockwait(pthread_cond_t *restrict cond,
 {
 	static int (*next)(pthread_cond_t *, pthread_mutex_t *, clockid_t,
 			   const struct timespec *);
+	struct cond_wait wait = { .clocked = TIMENS_NEXT(next, "pthread_cond_clockwait"),
+				  .cond = cond, .mutex = mutex, .clock = id };
 	struct timespec buf;
+	int ret = timens_sliced_until(id, abstime, cond_slice, &wait);
 
-	return TIMENS_NEXT(next, "pthread_cond_clockwait")(cond, mutex, id,
-							 deadline_on(id, abstime, &buf));
+	if (ret >= 0)
+		return ret;
+	return wait.clocked(cond, mutex, id, deadline_on(id, abstime, &buf));
 }
 
 /* --- semaphores, mutexes, rwlocks, threads ------------------------------- */
 
+/* One slice of a semaphore wait (waits.c), and its -1/errno result. */
+struct sem_wait {
+	int (*timed)(sem_t *, const struct timespec *);
+	int (*clocked)(sem_t *, clockid_t, const struct timespec *);
+	sem_t *sem;
+	clockid_t clock;
+	int ret;
+};
+
+static int sem_slice(void *arg, const struct timespec *host_abs)
+{
+	struct sem_wait *w = arg;
+	int saved_errno = errno, err;
+
+	w->ret = w->timed ? w->timed(w->sem, host_abs) : w->clocked(w->sem, w->clock, host_abs);
+	err = w->ret == 0 ? 0 : errno;
+	errno = saved_errno;
+	return err;
+}
+
+/* 0 with wait->ret (and errno) set if the sliced wait ran, -1 if not. */
+static int sem_sliced(clockid_t id, const struct timespec *abstime, struct sem_wait *wait)
+{
+	int err = timens_sliced_until(id, abstime, sem_slice, wait);
+
+	if (err < 0)
+		return -1;
+	wait->ret = err ? -1 : 0;
+	if (err)
+		errno = err;
+	return 0;
+}
+
 TIMENS_EXPORT int sem_timedwait(sem_t *restrict sem, const struct timespec *restrict abstime)
 {
 	static int (*next)(sem_t *, const struct timespec *);
+	struct sem_wait wait = { .timed = TIMENS_NEXT(next, "sem_timedwait"), .sem = sem };
 	struct timespec buf;
 
-	return TIMENS_NEXT(next, "sem_timedwait")(sem, timens_host_deadline(abstime, &buf));
+	if (sem_sliced(CLOCK_REALTIME, abstime, &wait) == 0)
+		return wait.ret;
+	return wait.timed(sem, timens_host_deadline(abstime, &buf));
 }
 
 TIMENS_EXPORT int sem_clockwait(sem_t *restrict sem, clockid_t id,
 				const struct timespec *restrict abstime)
 {
 	static int (*next)(sem_t *, clockid_t, const struct timespec *);
+	struct sem_wait wait = { .clocked = TIMENS_NEXT(next, "sem_clockwait"), .sem = sem, .clock = id };
 	struct timespec buf;
 
-	return TIMENS_NEXT(next, "sem_clockwait")(sem, id, deadline_on(id, abstime, &buf));
+	if (sem_sliced(id, abstime, &wait) == 0)
+		return wait.ret;
+	return wait.clocked(sem, id, deadline_on(id, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *restrict mutex,

@@ -12,6 +12,9 @@
  *                timespec_get, ftime
  *   deadlines.c  absolute REALTIME deadlines, namespace time -> host time
  *   settime.c    clock_settime, settimeofday, stime: move the namespace only
+ *   waits.c      sleeps and timed waits that follow live changes of the page
+ *   polls.c      poll, select and epoll timeouts on the namespace's MONOTONIC
+ *   timerfds.c   timerfds re-armed after live changes, TFD_TIMER_CANCEL_ON_SET
  *
  * The read path (timens_realtime_offset below) takes no lock, makes no
  * syscall and allocates nothing.
@@ -143,5 +146,74 @@ static inline void timens_ts_add(struct timespec *ts, const struct timespec *off
  */
 const struct timespec *timens_host_deadline(const struct timespec *abs,
 					    struct timespec *buf);
+
+/* --- waits.c ----------------------------------------------------------- */
+
+/* Kernel waits that cannot watch the page last at most this long before
+ * libtimens looks at the namespace's clocks again. */
+#define TIMENS_SLICE_NS (100 * 1000000LL)
+
+/* Which page offset a clock follows. */
+enum {
+	TIMENS_KIND_OTHER,
+	TIMENS_KIND_REALTIME,
+	TIMENS_KIND_MONOTONIC,
+	TIMENS_KIND_BOOTTIME,
+};
+int timens_clock_kind(clockid_t id);
+
+/* Nanoseconds, saturating at the int64 range. */
+int64_t timens_ts_ns(const struct timespec *ts);
+struct timespec timens_ns_ts(int64_t ns);
+int64_t timens_ns_add(int64_t a, int64_t b);
+
+/* A consistent view of the page; 0 if there is none (host time). */
+int timens_view(struct timens_view *v);
+
+/* The namespace reading of a clock of that kind whose host reading is host. */
+int64_t timens_view_to_ns(const struct timens_view *v, int kind, int64_t host);
+
+/* The real clock_nanosleep. */
+int timens_real_clock_nanosleep(clockid_t id, int flags, const struct timespec *req,
+				struct timespec *rem);
+
+/*
+ * clock_nanosleep as a namespace sleep that a live change of the page
+ * ends or prolongs. Returns what clock_nanosleep returns, or -1 if the
+ * real call should do it (no page, a clock the page does not move, an
+ * invalid request whose error the kernel gives).
+ */
+int timens_sleep(clockid_t id, int flags, const struct timespec *req, struct timespec *rem);
+
+/*
+ * Wait until the namespace's clock id reaches abs, in slices: wait(arg,
+ * host_abs) makes one kernel wait until host_abs on the kernel's clock id
+ * and returns 0, ETIMEDOUT or another errno value. Returns the first
+ * result that is not ETIMEDOUT, ETIMEDOUT once the namespace clock is past
+ * abs, or -1 if the real call should wait alone (no page, other clock).
+ */
+typedef int (*timens_wait_fn)(void *arg, const struct timespec *host_abs);
+int timens_sliced_until(clockid_t id, const struct timespec *abs, timens_wait_fn wait, void *arg);
+
+/* A relative timeout (poll, select, epoll) on the namespace's MONOTONIC. */
+struct timens_timeout {
+	int64_t deadline;
+	int infinite;
+};
+/* 1 if the wait of timeout_ns (< 0: none) is to be sliced. */
+int timens_timeout_start(struct timens_timeout *t, int64_t timeout_ns);
+/* The next slice in ns; 0 once the timeout has passed. */
+int64_t timens_timeout_slice(struct timens_timeout *t);
+/* What is left of the timeout, in ns. */
+int64_t timens_timeout_left(const struct timens_timeout *t);
+
+/* --- timerfds.c -------------------------------------------------------- */
+
+/* A timerfd was armed (timerfd_settime succeeded) with the namespace value. */
+void timens_timerfd_armed(int fd, clockid_t clock, int flags, const struct itimerspec *value);
+/* Whether any timerfd is being followed. */
+int timens_timers_tracked(void);
+/* Re-arm the followed timers if the page moved since last time. */
+void timens_timers_follow(void);
 
 #endif /* LIBTIMENS_H */
