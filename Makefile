@@ -41,4 +41,4 @@ $(STAMP): pyproject.toml setup.py $(NATIVE_SOURCES)
 	touch $@
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info src/timens/native/libtimens.so src/timens/native/timens-helper
+	rm -rf $(VENV) build src/*.egg-info src/timens/native/libtimens.so src/timens/native/libtimens-page.so src/timens/native/timens-helper

@@ -24,6 +24,7 @@ LIBTIMENS = NATIVE / "libtimens.so"
 CLONE_NEWTIME = 0x80
 NS_GET_USERNS = 0xB701  # _IO(0xb7, 0x1)
 NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3)
+NS_GET_ID = 0x8008B70D  # _IOR(0xb7, 0xd, __u64)
 HOST_TIME_NS_INODE = 0xEFFFFFFA  # PROC_TIME_INIT_INO: the initial namespace
 
 # The kernel's limits for MONOTONIC and BOOTTIME offsets (kernel/time/namespace.c).
@@ -112,6 +113,20 @@ def open_time_ns(path, what):
         os.close(fd)
         raise errors.NoSuchNamespace(f"{what} is not a time namespace (not mounted, or stale)")
     return fd
+
+
+def ns_id(fd):
+    """The kernel's id of the namespace open on FD (never reused, unlike its
+    inode), or 0 where the kernel has none (before Linux 6.12: ENOTTY/EINVAL)."""
+    import fcntl
+    import struct
+
+    try:
+        return struct.unpack("=Q", fcntl.ioctl(fd, NS_GET_ID, bytes(8)))[0]
+    except OSError as err:
+        if err.errno in (errno.ENOTTY, errno.EINVAL):
+            return 0
+        raise
 
 
 def above_stdio(fd):

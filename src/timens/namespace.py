@@ -231,7 +231,7 @@ class TimeNamespace:
         # kernel reused) or no page at all: replace it. Processes that
         # mapped it keep their mapping; new ones get this page.
         path.unlink(missing_ok=True)
-        ClockPage.create(path, realtime_offset).close()
+        ClockPage.create(path, realtime_offset, ns_id=kernel.ns_id(self._time_fd)).close()
 
     # ------------------------------------------------------------ opening
 

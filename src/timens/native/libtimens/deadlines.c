@@ -1,12 +1,17 @@
 /*
- * deadlines.c - absolute REALTIME deadlines, from namespace to host time.
+ * deadlines.c - absolute deadlines, from namespace to host time.
  *
  * A program computes an absolute deadline from the clock it reads, which
- * is namespace time; the kernel waits on host time. Every call that takes
- * an absolute REALTIME (or REALTIME_ALARM, TAI) deadline gets it converted
- * (deadline - offset) before the real call. Relative timeouts, other
- * clocks and the values read back (timerfd_gettime, timer_gettime: the
- * remaining time) need nothing.
+ * is namespace time; the kernel waits on its own time (host time for
+ * REALTIME; for MONOTONIC and BOOTTIME the kernel's namespace offsets are
+ * its business, the page's advance is ours). Every call that takes an
+ * absolute deadline on a clock the page changes gets it converted
+ * (deadline - what the page adds) before the real call. Relative timeouts,
+ * other clocks and the values read back (timerfd_gettime, timer_gettime:
+ * the remaining time) need nothing.
+ *
+ * While REALTIME is frozen, a REALTIME deadline ahead of the frozen
+ * instant fires after that much real time; one at or before it fires now.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -23,40 +28,54 @@
 
 #include "libtimens.h"
 
-const struct timespec *timens_host_deadline(const struct timespec *abs,
-					    struct timespec *buf)
+static inline int64_t negate(int64_t x)
 {
-	struct timespec off;
-
-	if (abs == NULL || abs->tv_nsec < 0 || abs->tv_nsec >= TIMENS_NSEC_PER_SEC)
-		return abs;
-	if (!timens_realtime_offset(&off))
-		return abs;
-	if (__builtin_sub_overflow(abs->tv_sec, off.tv_sec, &buf->tv_sec)) {
-		/* Only a deadline near the ends of time_t gets here. */
-		buf->tv_sec = off.tv_sec > 0 ? -1 : (time_t)INT64_MAX;
-		buf->tv_nsec = abs->tv_nsec;
-	} else {
-		buf->tv_nsec = abs->tv_nsec - off.tv_nsec;
-		if (buf->tv_nsec < 0) {
-			buf->tv_nsec += TIMENS_NSEC_PER_SEC;
-			buf->tv_sec = buf->tv_sec > 0 ? buf->tv_sec - 1 : -1;
-		}
-	}
-	if (buf->tv_sec < 0) {
-		buf->tv_sec = 0;
-		buf->tv_nsec = 0;
-	}
-	return buf;
+	return x == INT64_MIN ? INT64_MAX : -x;  /* only page damage gets here */
 }
 
-/* The deadline to hand on for a clock: converted only for REALTIME ones. */
-static const struct timespec *deadline_on(clockid_t id, const struct timespec *abs,
-					  struct timespec *buf)
+void timens_page_offset(const struct timens_view *v, clockid_t id, int64_t *sec, int64_t *nsec)
 {
-	if (!timens_clock_in(id, TIMENS_DEADLINE_CLOCKS))
+	struct timespec now = { 0, 0 };
+
+	if (timens_clock_in(id, TIMENS_MONOTONIC_CLOCKS)) {
+		*sec = v->monotonic_sec;
+		*nsec = v->monotonic_nsec;
+	} else if (timens_clock_in(id, TIMENS_BOOTTIME_CLOCKS)) {
+		*sec = v->boottime_sec;
+		*nsec = v->boottime_nsec;
+	} else if (v->flags & TIMENS_FLAG_FROZEN) {
+		/* Standing still: as if it ran on from the frozen instant now. */
+		__atomic_load_n(&timens_real_clock_gettime, __ATOMIC_RELAXED)(id, &now);
+		*sec = v->frozen_sec;
+		*nsec = v->frozen_nsec;
+		timens_add_saturating(sec, nsec, negate(now.tv_sec), negate(now.tv_nsec));
+	} else {
+		*sec = v->realtime_sec;
+		*nsec = v->realtime_nsec;
+	}
+}
+
+const struct timespec *timens_host_deadline(clockid_t id, const struct timespec *abs,
+					    struct timespec *buf)
+{
+	struct timens_view v;
+	int64_t sec, nsec, off_sec, off_nsec;
+
+	if (abs == NULL || abs->tv_nsec < 0 || abs->tv_nsec >= TIMENS_NSEC_PER_SEC ||
+	    !timens_clock_in(id, TIMENS_DEADLINE_CLOCKS) || !timens_read_view(&v))
 		return abs;
-	return timens_host_deadline(abs, buf);
+	timens_page_offset(&v, id, &off_sec, &off_nsec);
+	sec = abs->tv_sec;
+	nsec = abs->tv_nsec;
+	timens_add_saturating(&sec, &nsec, negate(off_sec), negate(off_nsec));
+	if (sec < 0 || (sec == 0 && nsec == 0)) {
+		/* Passed: {0, 1} has passed too; {0, 0} would disarm a timer. */
+		sec = 0;
+		nsec = 1;
+	}
+	buf->tv_sec = (time_t)sec;
+	buf->tv_nsec = (long)nsec;
+	return buf;
 }
 
 /* --- sleeps and timers --------------------------------------------------- */
@@ -70,7 +89,7 @@ TIMENS_EXPORT int clock_nanosleep(clockid_t id, int flags, const struct timespec
 	if (ret >= 0)
 		return ret;
 	if (flags & TIMER_ABSTIME)
-		req = deadline_on(id, req, &buf);
+		req = timens_host_deadline(id, req, &buf);
 	return timens_real_clock_nanosleep(id, flags, req, rem);
 }
 
@@ -108,6 +127,18 @@ static clockid_t timerfd_clock(int fd)
 	return end == p + strlen("clockid:") ? -1 : (clockid_t)id;
 }
 
+/* An absolute timer setting on CLOCK in host terms; a zero it_value
+ * disarms and stays zero. */
+static const struct itimerspec *host_setting(clockid_t clock, const struct itimerspec *want,
+					     struct itimerspec *buf)
+{
+	if (want == NULL || (want->it_value.tv_sec == 0 && want->it_value.tv_nsec == 0))
+		return want;
+	buf->it_interval = want->it_interval;
+	buf->it_value = *timens_host_deadline(clock, &want->it_value, &buf->it_value);
+	return buf;
+}
+
 TIMENS_EXPORT int timerfd_settime(int fd, int flags, const struct itimerspec *new_value,
 				  struct itimerspec *old_value)
 {
@@ -117,15 +148,8 @@ TIMENS_EXPORT int timerfd_settime(int fd, int flags, const struct itimerspec *ne
 	clockid_t clock = -1;
 	int ret;
 
-	if ((flags & TFD_TIMER_ABSTIME) && new_value != NULL &&
-	    timens_clock_in(clock = timerfd_clock(fd), TIMENS_DEADLINE_CLOCKS)) {
-		host.it_interval = new_value->it_interval;
-		host.it_value = *timens_host_deadline(&new_value->it_value, &host.it_value);
-		/* A zero it_value disarms the timer; keep it zero. */
-		if (new_value->it_value.tv_sec == 0 && new_value->it_value.tv_nsec == 0)
-			host.it_value = new_value->it_value;
-		new_value = &host;
-	}
+	if ((flags & TFD_TIMER_ABSTIME) && new_value != NULL)
+		new_value = host_setting(clock = timerfd_clock(fd), new_value, &host);
 	ret = TIMENS_NEXT(next, "timerfd_settime")(fd, flags, new_value, old_value);
 	if (ret == 0 && asked != NULL)
 		timens_timerfd_armed(fd, clock, flags, asked);
@@ -133,59 +157,74 @@ TIMENS_EXPORT int timerfd_settime(int fd, int flags, const struct itimerspec *ne
 }
 
 /*
- * POSIX timers on a REALTIME clock, remembered from timer_create until
- * timer_delete in a fixed table without locks (a slot is claimed with one
- * compare-and-swap). The kernel has no call that tells a timer's clock. If
- * the table is full, a new REALTIME timer is not remembered: its absolute
- * deadlines then pass unconverted (host time) and the process warns once.
- * Timers made before libtimens was loaded are not known either.
+ * POSIX timers on a clock the page changes, remembered with their clock
+ * from timer_create until timer_delete in a fixed table without locks (a
+ * slot is claimed with one compare-and-swap). The kernel has no call that
+ * tells a timer's clock. If the table is full, a new timer is not
+ * remembered: its absolute deadlines then pass unconverted and the process
+ * warns once. Timers made before libtimens was loaded are not known either.
+ * Timers do not survive fork, so a child starts with an empty table.
  */
-#define REALTIME_TIMERS 1024
-static uintptr_t realtime_timers[REALTIME_TIMERS];  /* timer_t + 1; 0 = free */
+#define TIMERS 1024
+#define CLAIMED UINTPTR_MAX  /* a slot whose clock is being stored */
+static struct {
+	uintptr_t key;  /* timer_t + 1; 0 = free */
+	clockid_t clock;
+} timers[TIMERS];
 
 static uintptr_t timer_key(timer_t id)
 {
 	return (uintptr_t)id + 1;  /* glibc's first timer_t is 0 */
 }
 
-static void remember_timer(timer_t id)
+static void remember_timer(timer_t id, clockid_t clock)
 {
-	uintptr_t key = timer_key(id);
-
-	for (size_t i = 0; i < REALTIME_TIMERS; i++) {
+	for (size_t i = 0; i < TIMERS; i++) {
 		uintptr_t free_slot = 0;
 
-		if (__atomic_compare_exchange_n(&realtime_timers[i], &free_slot, key, 0,
-						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		if (__atomic_compare_exchange_n(&timers[i].key, &free_slot, CLAIMED, 0,
+						__ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+			__atomic_store_n(&timers[i].clock, clock, __ATOMIC_RELAXED);
+			__atomic_store_n(&timers[i].key, timer_key(id), __ATOMIC_RELEASE);
 			return;
+		}
 	}
-	timens_warn_once("too many REALTIME timers to track",
+	timens_warn_once("too many timers to track", "the table is full",
 			 "absolute deadlines of the newest pass unconverted");
 }
 
-/* Forget id; returns whether it was a remembered REALTIME timer. */
+/* Forget id; returns whether it was remembered. */
 static int forget_timer(timer_t id)
 {
-	uintptr_t key = timer_key(id);
+	for (size_t i = 0; i < TIMERS; i++) {
+		uintptr_t found = timer_key(id);
 
-	for (size_t i = 0; i < REALTIME_TIMERS; i++) {
-		uintptr_t found = key;
-
-		if (__atomic_compare_exchange_n(&realtime_timers[i], &found, 0, 0,
+		if (__atomic_compare_exchange_n(&timers[i].key, &found, 0, 0,
 						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
 			return 1;
 	}
 	return 0;
 }
 
-static int is_realtime_timer(timer_t id)
+/* The clock of a remembered timer, -1 if unknown. */
+static clockid_t timer_clock(timer_t id)
 {
-	uintptr_t key = timer_key(id);
+	for (size_t i = 0; i < TIMERS; i++)
+		if (__atomic_load_n(&timers[i].key, __ATOMIC_ACQUIRE) == timer_key(id))
+			return __atomic_load_n(&timers[i].clock, __ATOMIC_RELAXED);
+	return -1;
+}
 
-	for (size_t i = 0; i < REALTIME_TIMERS; i++)
-		if (__atomic_load_n(&realtime_timers[i], __ATOMIC_RELAXED) == key)
-			return 1;
-	return 0;
+static void forget_all_timers(void)
+{
+	for (size_t i = 0; i < TIMERS; i++)
+		__atomic_store_n(&timers[i].key, 0, __ATOMIC_RELAXED);
+}
+
+__attribute__((constructor)) static void timers_init(void)
+{
+	/* pthread_atfork is in glibc and musl alike. */
+	pthread_atfork(NULL, NULL, forget_all_timers);
 }
 
 TIMENS_EXPORT int timer_create(clockid_t id, struct sigevent *sev, timer_t *timerid)
@@ -193,8 +232,14 @@ TIMENS_EXPORT int timer_create(clockid_t id, struct sigevent *sev, timer_t *time
 	static int (*next)(clockid_t, struct sigevent *, timer_t *);
 	int ret = TIMENS_NEXT(next, "timer_create")(id, sev, timerid);
 
-	if (ret == 0 && timens_clock_in(id, TIMENS_DEADLINE_CLOCKS))
-		remember_timer(*timerid);
+	if (ret != 0)
+		return ret;
+	/* The id is new: whatever the table says about it is stale (a
+	 * timer deleted behind our back). */
+	while (forget_timer(*timerid))
+		;
+	if (timens_clock_in(id, TIMENS_DEADLINE_CLOCKS))
+		remember_timer(*timerid, id);
 	return ret;
 }
 
@@ -213,12 +258,8 @@ TIMENS_EXPORT int timer_settime(timer_t timerid, int flags, const struct itimers
 	static int (*next)(timer_t, int, const struct itimerspec *, struct itimerspec *);
 	struct itimerspec host;
 
-	if ((flags & TIMER_ABSTIME) && new_value != NULL && is_realtime_timer(timerid) &&
-	    (new_value->it_value.tv_sec != 0 || new_value->it_value.tv_nsec != 0)) {
-		host.it_interval = new_value->it_interval;
-		host.it_value = *timens_host_deadline(&new_value->it_value, &host.it_value);
-		new_value = &host;
-	}
+	if ((flags & TIMER_ABSTIME) && new_value != NULL)
+		new_value = host_setting(timer_clock(timerid), new_value, &host);
 	return TIMENS_NEXT(next, "timer_settime")(timerid, flags, new_value, old_value);
 }
 
@@ -249,10 +290,10 @@ static int cond_slice(void *arg, const struct timespec *host_abs)
 	return w->clocked(w->cond, w->mutex, w->clock, host_abs);
 }
 
-static int cond_is_realtime(pthread_cond_t *cond)
+static clockid_t cond_clock(pthread_cond_t *cond)
 {
-	return !(__atomic_load_n(&cond->__data.__wrefs, __ATOMIC_RELAXED) &
-		 COND_CLOCK_MONOTONIC_BIT);
+	return (__atomic_load_n(&cond->__data.__wrefs, __ATOMIC_RELAXED) &
+		COND_CLOCK_MONOTONIC_BIT) ? CLOCK_MONOTONIC : CLOCK_REALTIME;
 }
 
 TIMENS_EXPORT int pthread_cond_timedwait(pthread_cond_t *restrict cond,
@@ -272,13 +313,11 @@ TIMENS_EXPORT int pthread_cond_timedwait(pthread_cond_t *restrict cond,
 			fn = dlsym(RTLD_NEXT, "pthread_cond_timedwait");
 		__atomic_store_n(&next, fn, __ATOMIC_RELAXED);
 	}
-	ret = timens_sliced_until(cond_is_realtime(cond) ? CLOCK_REALTIME : CLOCK_MONOTONIC, abstime,
-				  cond_slice, &(struct cond_wait){ .timed = fn, .cond = cond, .mutex = mutex });
+	ret = timens_sliced_until(cond_clock(cond), abstime, cond_slice,
+				  &(struct cond_wait){ .timed = fn, .cond = cond, .mutex = mutex });
 	if (ret >= 0)
 		return ret;
-	if (cond_is_realtime(cond))
-		abstime = timens_host_deadline(abstime, &buf);
-	return fn(cond, mutex, abstime);
+	return fn(cond, mutex, timens_host_deadline(cond_clock(cond), abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_cond_clockwait(pthread_cond_t *restrict cond,
@@ -294,7 +333,7 @@ TIMENS_EXPORT int pthread_cond_clockwait(pthread_cond_t *restrict cond,
 
 	if (ret >= 0)
 		return ret;
-	return wait.clocked(cond, mutex, id, deadline_on(id, abstime, &buf));
+	return wait.clocked(cond, mutex, id, timens_host_deadline(id, abstime, &buf));
 }
 
 /* --- semaphores, mutexes, rwlocks, threads ------------------------------- */
@@ -340,7 +379,7 @@ TIMENS_EXPORT int sem_timedwait(sem_t *restrict sem, const struct timespec *rest
 
 	if (sem_sliced(CLOCK_REALTIME, abstime, &wait) == 0)
 		return wait.ret;
-	return wait.timed(sem, timens_host_deadline(abstime, &buf));
+	return wait.timed(sem, timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }
 
 TIMENS_EXPORT int sem_clockwait(sem_t *restrict sem, clockid_t id,
@@ -352,7 +391,7 @@ TIMENS_EXPORT int sem_clockwait(sem_t *restrict sem, clockid_t id,
 
 	if (sem_sliced(id, abstime, &wait) == 0)
 		return wait.ret;
-	return wait.clocked(sem, id, deadline_on(id, abstime, &buf));
+	return wait.clocked(sem, id, timens_host_deadline(id, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *restrict mutex,
@@ -362,7 +401,7 @@ TIMENS_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *restrict mutex,
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_mutex_timedlock")(mutex,
-							  timens_host_deadline(abstime, &buf));
+							  timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *restrict mutex, clockid_t id,
@@ -372,7 +411,7 @@ TIMENS_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *restrict mutex, clock
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_mutex_clocklock")(mutex, id,
-							  deadline_on(id, abstime, &buf));
+							  timens_host_deadline(id, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *restrict rwlock,
@@ -382,7 +421,7 @@ TIMENS_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *restrict rwlock,
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_rwlock_timedrdlock")(rwlock,
-							     timens_host_deadline(abstime, &buf));
+							     timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *restrict rwlock,
@@ -392,7 +431,7 @@ TIMENS_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *restrict rwlock,
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_rwlock_timedwrlock")(rwlock,
-							     timens_host_deadline(abstime, &buf));
+							     timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *restrict rwlock, clockid_t id,
@@ -402,7 +441,7 @@ TIMENS_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *restrict rwlock, 
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_rwlock_clockrdlock")(rwlock, id,
-							     deadline_on(id, abstime, &buf));
+							     timens_host_deadline(id, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *restrict rwlock, clockid_t id,
@@ -412,7 +451,7 @@ TIMENS_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *restrict rwlock, 
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_rwlock_clockwrlock")(rwlock, id,
-							     deadline_on(id, abstime, &buf));
+							     timens_host_deadline(id, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_timedjoin_np(pthread_t thread, void **retval,
@@ -422,7 +461,7 @@ TIMENS_EXPORT int pthread_timedjoin_np(pthread_t thread, void **retval,
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_timedjoin_np")(thread, retval,
-						       timens_host_deadline(abstime, &buf));
+						       timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_clockjoin_np(pthread_t thread, void **retval, clockid_t id,
@@ -432,7 +471,7 @@ TIMENS_EXPORT int pthread_clockjoin_np(pthread_t thread, void **retval, clockid_
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_clockjoin_np")(thread, retval, id,
-						       deadline_on(id, abstime, &buf));
+						       timens_host_deadline(id, abstime, &buf));
 }
 
 /* --- message queues ------------------------------------------------------ */
@@ -444,7 +483,7 @@ TIMENS_EXPORT int mq_timedsend(mqd_t mqdes, const char *msg, size_t len, unsigne
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "mq_timedsend")(mqdes, msg, len, prio,
-					       timens_host_deadline(abstime, &buf));
+					       timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }
 
 TIMENS_EXPORT ssize_t mq_timedreceive(mqd_t mqdes, char *restrict msg, size_t len,
@@ -455,5 +494,5 @@ TIMENS_EXPORT ssize_t mq_timedreceive(mqd_t mqdes, char *restrict msg, size_t le
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "mq_timedreceive")(mqdes, msg, len, prio,
-						  timens_host_deadline(abstime, &buf));
+						  timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }

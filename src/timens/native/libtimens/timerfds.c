@@ -8,8 +8,8 @@
  * computed with, and re-armed when the page's `wake` word moved:
  *
  *   - absolute REALTIME timers keep their namespace deadline: new host
- *     deadline = namespace deadline - new REALTIME offset (while REALTIME is
- *     frozen they wait, unless the frozen instant is past the deadline);
+ *     deadline = namespace deadline - new REALTIME offset (frozen: as
+ *     deadlines.c converts it);
  *   - absolute MONOTONIC and BOOTTIME timers likewise with the advance;
  *   - relative timers, on any clock, run on MONOTONIC as the kernel's do:
  *     an advance shortens them, a REALTIME set does not.
@@ -50,23 +50,18 @@
 #define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
 #endif
 
-/* How far a timer waiting on a frozen REALTIME is put off: it is re-armed
- * when REALTIME runs again. */
-#define FROZEN_PUT_OFF (100LL * 365 * 86400 * TIMENS_NSEC_PER_SEC)
-
 enum {
 	ARMED = 1,       /* a slot in use */
 	ABSOLUTE = 2,    /* armed with TFD_TIMER_ABSTIME */
 	CANCEL = 4,      /* ... and TFD_TIMER_CANCEL_ON_SET, on REALTIME */
-	FROZEN = 8,      /* armed while REALTIME was frozen: `base` is the instant */
 };
 
 struct timer {
 	uint32_t state;
 	uint32_t cancelled;  /* a REALTIME move cancelled it; read() says so once */
-	clockid_t clock;
-	int64_t base;        /* offset its host deadline was computed with */
-	int64_t next;        /* namespace time of its next expiry, if FROZEN */
+	clockid_t clock;     /* the timer's clock */
+	clockid_t follows;   /* the clock whose page offset its deadline follows */
+	int64_t base;        /* that offset when its host deadline was computed */
 };
 
 static struct timer timers[TIMENS_TIMERFDS];
@@ -97,44 +92,39 @@ static void forget(int fd)
 	__atomic_store_n(&timers[fd].cancelled, 0, __ATOMIC_RELAXED);
 }
 
-/* Which offset governs a timer: relative timers run on MONOTONIC. */
-static int timer_kind(const struct timer *t)
+/* The clock whose offset a timer follows: relative timers run on MONOTONIC. */
+static clockid_t follows(clockid_t clock, int flags)
 {
-	if (!(t->state & ABSOLUTE))
-		return TIMENS_KIND_MONOTONIC;
-	switch (t->clock) {
-	case CLOCK_REALTIME:
-	case CLOCK_REALTIME_ALARM:
-		return TIMENS_KIND_REALTIME;
-	case CLOCK_BOOTTIME:
-	case CLOCK_BOOTTIME_ALARM:
-		return TIMENS_KIND_BOOTTIME;
-	}
-	return TIMENS_KIND_MONOTONIC;
+	if (!(flags & TFD_TIMER_ABSTIME))
+		return CLOCK_MONOTONIC;
+	if (clock == CLOCK_REALTIME || clock == CLOCK_REALTIME_ALARM)
+		return CLOCK_REALTIME;
+	if (clock == CLOCK_BOOTTIME || clock == CLOCK_BOOTTIME_ALARM)
+		return CLOCK_BOOTTIME;
+	return CLOCK_MONOTONIC;
 }
 
-/* The clock that reads the timer's timeline (the _ALARM ones need an RTC to be read). */
+/* The clock that reads the timer's timeline (the _ALARM ones need an RTC). */
 static clockid_t readable(clockid_t id)
 {
 	return id == CLOCK_REALTIME_ALARM ? CLOCK_REALTIME :
 	       id == CLOCK_BOOTTIME_ALARM ? CLOCK_BOOTTIME : id;
 }
 
-/* The offset of kind in v, and whether it is a frozen REALTIME (then the
- * frozen instant is returned instead). */
-static int64_t base_of(const struct timens_view *v, int kind, int *frozen)
+/* What the page adds to clock id, in ns (deadlines.c: host = namespace - this). */
+static int64_t offset_ns(const struct timens_view *v, clockid_t id)
 {
-	*frozen = kind == TIMENS_KIND_REALTIME && (v->flags & TIMENS_FLAG_FROZEN);
-	if (*frozen)
-		return timens_ts_ns(&(struct timespec){ .tv_sec = v->frozen_sec, .tv_nsec = v->frozen_nsec });
-	return timens_view_to_ns(v, kind, 0);
+	int64_t sec, nsec;
+
+	timens_page_offset(v, id, &sec, &nsec);
+	return timens_ts_ns(&(struct timespec){ .tv_sec = sec, .tv_nsec = nsec });
 }
 
 void timens_timerfd_armed(int fd, clockid_t clock, int flags, const struct itimerspec *value)
 {
 	struct timer *t;
 	struct timens_view v;
-	int frozen;
+	uint32_t state = ARMED;
 
 	if (fd < 0 || fd >= TIMENS_TIMERFDS)
 		return;
@@ -142,64 +132,57 @@ void timens_timerfd_armed(int fd, clockid_t clock, int flags, const struct itime
 	forget(fd);
 	if (value->it_value.tv_sec == 0 && value->it_value.tv_nsec == 0)
 		return;  /* disarmed: nothing to follow */
-	if (!timens_view(&v))
+	if (!timens_read_view(&v))
 		return;
 	t->clock = clock;
-	t->state = ARMED;
-	if (flags & TFD_TIMER_ABSTIME) {
-		t->state |= ABSOLUTE;
-		if ((flags & TFD_TIMER_CANCEL_ON_SET) && timer_kind(t) == TIMENS_KIND_REALTIME)
-			t->state |= CANCEL;
-	}
-	t->base = base_of(&v, timer_kind(t), &frozen);
-	t->next = timens_ts_ns(&value->it_value);
-	if (frozen)
-		t->state |= FROZEN;
+	t->follows = follows(clock, flags);
+	t->base = offset_ns(&v, t->follows);
+	if (flags & TFD_TIMER_ABSTIME)
+		state |= ABSOLUTE;
+	if ((flags & TFD_TIMER_ABSTIME) && (flags & TFD_TIMER_CANCEL_ON_SET) &&
+	    t->follows == CLOCK_REALTIME)
+		state |= CANCEL;
 	__atomic_fetch_add(&tracked, 1, __ATOMIC_RELAXED);
 	/* Last: a follower only looks at a slot whose state is set. */
-	__atomic_store_n(&t->state, t->state, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->state, state, __ATOMIC_RELEASE);
 }
 
-/* Re-arm one timer for the view v; forget it if there is nothing left to follow. */
+/*
+ * Re-arm one timer for the view v: its next expiry in namespace time is
+ * host next expiry + the offset it was armed with; its new host deadline
+ * is that - the offset now. Forget it if there is nothing left to follow.
+ */
 static void follow_one(int fd, const struct timens_view *v)
 {
 	struct timer *t = &timers[fd];
-	int kind = timer_kind(t), frozen, was_frozen = !!(t->state & FROZEN);
-	int64_t base = base_of(v, kind, &frozen), host_now, host_next, ns_next, host_new;
+	int64_t base = offset_ns(v, t->follows), now, host_next, host_new;
 	struct itimerspec cur, arm;
-	struct timespec now;
+	struct timespec ts;
 
-	if (base == t->base && frozen == was_frozen)
+	if (base == t->base)
 		return;
 	if (real_timerfd_gettime(fd, &cur) != 0) {
 		forget(fd);  /* closed behind our back, or no timerfd any more */
 		return;
 	}
 	if (cur.it_value.tv_sec != 0 || cur.it_value.tv_nsec != 0) {
-		timens_real_clock_gettime(readable(t->clock), &now);
-		host_now = timens_ts_ns(&now);
-		host_next = timens_ns_add(host_now, timens_ts_ns(&cur.it_value));
-		ns_next = was_frozen ? t->next : timens_ns_add(host_next, t->base);
-		if (!frozen)
-			host_new = timens_ns_add(ns_next, -base);
-		else if (ns_next <= base)
-			host_new = host_now;  /* the frozen instant is past it: due now */
-		else
-			host_new = timens_ns_add(host_now, FROZEN_PUT_OFF);
+		timens_real_clock_gettime(readable(t->clock), &ts);
+		now = timens_ts_ns(&ts);
+		host_next = timens_ns_add(now, timens_ts_ns(&cur.it_value));
+		host_new = timens_ns_add(timens_ns_add(host_next, t->base), -base);
 		arm.it_interval = cur.it_interval;
 		if (t->state & ABSOLUTE)
+			/* A past deadline: the kernel counts the expirations missed. */
 			arm.it_value = timens_ns_ts(host_new > 0 ? host_new : 1);
 		else
-			arm.it_value = timens_ns_ts(host_new > host_now ? host_new - host_now : 1);
+			arm.it_value = timens_ns_ts(host_new > now ? host_new - now : 1);
 		real_timerfd_settime(fd, (t->state & ABSOLUTE ? TFD_TIMER_ABSTIME : 0) |
 				     (t->state & CANCEL ? TFD_TIMER_CANCEL_ON_SET : 0), &arm, NULL);
-		t->next = ns_next;
 	} else if (!(t->state & CANCEL)) {
 		forget(fd);  /* a one-shot timer that expired: done */
 		return;
 	}
 	t->base = base;
-	t->state = frozen ? t->state | FROZEN : t->state & ~(uint32_t)FROZEN;
 	if (t->state & CANCEL) {
 		uint64_t one = 1;
 
@@ -238,7 +221,7 @@ void timens_timers_follow(void)
 		return;
 	/* Stored before the page is read: a write after this moves wake again. */
 	__atomic_store_n(&followed, wake, __ATOMIC_RELAXED);
-	if (resolve() && timens_view(&v))
+	if (resolve() && timens_read_view(&v))
 		for (int fd = 0; fd < TIMENS_TIMERFDS; fd++)
 			if (__atomic_load_n(&timers[fd].state, __ATOMIC_ACQUIRE))
 				follow_one(fd, &v);

@@ -65,81 +65,36 @@ int64_t timens_ns_add(int64_t a, int64_t b)
 
 /* --- the namespace's clocks next to the kernel's ---------------------------- */
 
-int timens_view(struct timens_view *v)
+/* The kernel's clock id and the namespace's reading of it, from one read. */
+static int read_now(clockid_t id, int64_t *host, int64_t *ns)
 {
-	const struct timens_page *p = __atomic_load_n(&timens_page, __ATOMIC_ACQUIRE);
-	unsigned long spins = 0;
-
-	if (p == NULL)
-		return 0;
-	while (!timens_page_try_read(p, v))
-		if (timens_reader_wait(__atomic_load_n(&p->seq, __ATOMIC_RELAXED), &spins))
-			return 0;
-	return 1;
-}
-
-int timens_clock_kind(clockid_t id)
-{
-	switch (id) {
-	case CLOCK_REALTIME:
-		return TIMENS_KIND_REALTIME;
-	case CLOCK_MONOTONIC:
-		return TIMENS_KIND_MONOTONIC;
-	case CLOCK_BOOTTIME:
-		return TIMENS_KIND_BOOTTIME;
-	}
-	return TIMENS_KIND_OTHER;
-}
-
-int64_t timens_view_to_ns(const struct timens_view *v, int kind, int64_t host)
-{
-	struct timespec ts = timens_ns_ts(host);
-	int64_t sec = ts.tv_sec, nsec = ts.tv_nsec;
-
-	switch (kind) {
-	case TIMENS_KIND_REALTIME:
-		timens_view_realtime(v, &sec, &nsec);
-		break;
-	case TIMENS_KIND_MONOTONIC:
-		timens_add_saturating(&sec, &nsec, v->monotonic_sec, v->monotonic_nsec);
-		break;
-	case TIMENS_KIND_BOOTTIME:
-		timens_add_saturating(&sec, &nsec, v->boottime_sec, v->boottime_nsec);
-		break;
-	}
-	return timens_ts_ns(&(struct timespec){ .tv_sec = sec, .tv_nsec = nsec });
-}
-
-/* Host and namespace reading of clock kind at one instant, and the view;
- * 0 if there is no page to follow. */
-static int read_pair(int kind, int64_t *host, int64_t *ns, struct timens_view *v)
-{
-	static const clockid_t ids[] = {
-		[TIMENS_KIND_REALTIME] = CLOCK_REALTIME,
-		[TIMENS_KIND_MONOTONIC] = CLOCK_MONOTONIC,
-		[TIMENS_KIND_BOOTTIME] = CLOCK_BOOTTIME,
-	};
+	struct timens_view v;
 	struct timespec ts;
 
-	if (!timens_view(v))
-		return 0;
-	if (__atomic_load_n(&timens_real_clock_gettime, __ATOMIC_RELAXED)(ids[kind], &ts) != 0)
+	if (!timens_read_view(&v) ||
+	    __atomic_load_n(&timens_real_clock_gettime, __ATOMIC_RELAXED)(id, &ts) != 0)
 		return 0;
 	*host = timens_ts_ns(&ts);
-	*ns = timens_view_to_ns(v, kind, *host);
+	timens_view_clock(&v, id, &ts);
+	*ns = timens_ts_ns(&ts);
 	return 1;
 }
 
-/*
- * How long until the namespace clock reaches deadline, in ns (<= 0: it has).
- * A frozen REALTIME never gets there by itself: INT64_MAX, unless the
- * frozen instant is already past the deadline.
- */
-static int64_t remaining(int kind, const struct timens_view *v, int64_t ns_now, int64_t deadline)
+/* The host deadline on clock id for the namespace deadline ns (deadlines.c
+ * decides, frozen REALTIME included). */
+static int64_t host_deadline(clockid_t id, int64_t ns)
 {
-	if (kind == TIMENS_KIND_REALTIME && (v->flags & TIMENS_FLAG_FROZEN))
-		return deadline <= ns_now ? 0 : INT64_MAX;
-	return deadline <= ns_now ? 0 : deadline - ns_now;
+	struct timespec abs = timens_ns_ts(ns), buf;
+
+	return timens_ts_ns(timens_host_deadline(id, &abs, &buf));
+}
+
+static int64_t host_now(clockid_t id)
+{
+	struct timespec ts;
+
+	__atomic_load_n(&timens_real_clock_gettime, __ATOMIC_RELAXED)(id, &ts);
+	return timens_ts_ns(&ts);
 }
 
 int timens_real_clock_nanosleep(clockid_t id, int flags, const struct timespec *req,
@@ -153,84 +108,85 @@ int timens_real_clock_nanosleep(clockid_t id, int flags, const struct timespec *
 /* --- sleeps libtimens owns: a futex wait on the page's wake word ------------- */
 
 /*
- * FUTEX_WAIT_BITSET on wake while it still holds seen, until host_abs
- * (NULL: no timeout) on the kernel's REALTIME or MONOTONIC clock. Returns
- * 0 when woken or wake moved, else the errno (ETIMEDOUT, EINTR, ...).
- * Shared (not private): the writers live in other processes. A
- * cancellation point as the sleep it replaces: cancellation is made
- * asynchronous around the syscall, as libc does for its own.
+ * FUTEX_WAIT_BITSET on wake while it still holds seen, until host_abs on
+ * the kernel's REALTIME or MONOTONIC clock. Returns 0 when woken or wake
+ * moved, else the errno (ETIMEDOUT, EINTR, ...). Shared (not private):
+ * the writers live in other processes. A cancellation point as the sleep
+ * it replaces: cancellation is made asynchronous around the syscall, as
+ * libc does for its own.
  */
-static int futex_wait_until(const uint32_t *wake, uint32_t seen, int realtime,
-			    const struct timespec *host_abs)
+static int futex_wait_until(const uint32_t *wake, uint32_t seen, clockid_t id, int64_t host_abs)
 {
-	int op = FUTEX_WAIT_BITSET | (realtime ? FUTEX_CLOCK_REALTIME : 0), old_type;
+	int op = FUTEX_WAIT_BITSET | (id == CLOCK_REALTIME ? FUTEX_CLOCK_REALTIME : 0), old_type;
+	struct timespec abs = timens_ns_ts(host_abs);
 	long ret;
 
 	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old_type);
-	ret = syscall(SYS_futex, wake, op, seen, host_abs, NULL, FUTEX_BITSET_MATCH_ANY);
+	ret = syscall(SYS_futex, wake, op, seen, &abs, NULL, FUTEX_BITSET_MATCH_ANY);
 	pthread_setcanceltype(old_type, NULL);
 	if (ret == 0 || errno == EAGAIN)
 		return 0;
 	return errno;
 }
 
+/* The clock a sleep waits on: relative sleeps run on MONOTONIC (as the
+ * kernel's do: a REALTIME set does not move them), BOOTTIME ones on
+ * BOOTTIME; -1 for clocks the page does not move or a futex cannot wait on. */
+static clockid_t sleep_clock(clockid_t id, int flags)
+{
+	if (id == CLOCK_REALTIME)
+		return (flags & TIMER_ABSTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC;
+	if (id == CLOCK_MONOTONIC || id == CLOCK_BOOTTIME)
+		return id;
+	return -1;
+}
+
 int timens_sleep(clockid_t id, int flags, const struct timespec *req, struct timespec *rem)
 {
 	const struct timens_page *p = __atomic_load_n(&timens_page, __ATOMIC_ACQUIRE);
-	int kind = timens_clock_kind(id), saved_errno = errno, err;
-	struct timens_view v;
-	int64_t host, now, deadline, left;
+	clockid_t clock = sleep_clock(id, flags);
+	int saved_errno = errno, err = 0;
+	int64_t host, now, deadline, host_dl;
 
-	if (p == NULL || kind == TIMENS_KIND_OTHER || req == NULL || req->tv_nsec < 0 ||
-	    req->tv_nsec >= TIMENS_NSEC_PER_SEC || (!(flags & TIMER_ABSTIME) && req->tv_sec < 0))
+	if (p == NULL || clock < 0 || req == NULL || req->tv_nsec < 0 ||
+	    req->tv_nsec >= TIMENS_NSEC_PER_SEC || !read_now(clock, &host, &now))
 		return -1;  /* the real call gives the kernel's own answer */
-	if (!(flags & TIMER_ABSTIME) && kind == TIMENS_KIND_REALTIME)
-		kind = TIMENS_KIND_MONOTONIC;  /* relative sleeps do not follow settime */
-	if (!read_pair(kind, &host, &now, &v))
+	if (flags & TIMER_ABSTIME)
+		deadline = timens_ts_ns(req);
+	else if (req->tv_sec < 0)
 		return -1;
-	deadline = (flags & TIMER_ABSTIME) ? timens_ts_ns(req) : timens_ns_add(now, timens_ts_ns(req));
+	else
+		deadline = timens_ns_add(now, timens_ts_ns(req));
 	for (;;) {
-		/* Load wake before reading the page: a write in between moves it,
-		 * and the futex wait below returns at once. */
+		/* Load wake before reading the page: a write in between moves
+		 * it, and the wait below returns at once. */
 		uint32_t seen = __atomic_load_n(&p->wake, __ATOMIC_ACQUIRE);
-		struct timespec abs;
 
-		if (!read_pair(kind, &host, &now, &v))
+		host_dl = host_deadline(clock, deadline);
+		host = host_now(clock);
+		if (host >= host_dl)
 			break;
-		left = remaining(kind, &v, now, deadline);
-		if (left <= 0) {
-			errno = saved_errno;
-			return 0;
-		}
-		if (kind == TIMENS_KIND_BOOTTIME) {
-			/* futex has no BOOTTIME: sleep on it in slices instead. */
-			abs = timens_ns_ts(timens_ns_add(host, left < TIMENS_SLICE_NS ? left : TIMENS_SLICE_NS));
-			err = timens_real_clock_nanosleep(CLOCK_BOOTTIME, TIMER_ABSTIME, &abs, NULL);
+		if (clock == CLOCK_BOOTTIME) {
+			/* futex has no BOOTTIME clock: sleep on it in slices. */
+			struct timespec end = timens_ns_ts(host_dl - host < TIMENS_SLICE_NS ?
+							   host_dl : host + TIMENS_SLICE_NS);
+
+			err = timens_real_clock_nanosleep(CLOCK_BOOTTIME, TIMER_ABSTIME, &end, NULL);
+			timens_timers_follow();
 		} else {
-			abs = timens_ns_ts(timens_ns_add(host, left));
-			err = futex_wait_until(&p->wake, seen, kind == TIMENS_KIND_REALTIME,
-					       left == INT64_MAX ? NULL : &abs);
+			err = futex_wait_until(&p->wake, seen, clock, host_dl);
+			if (err == ETIMEDOUT && __atomic_load_n(&p->wake, __ATOMIC_ACQUIRE) == seen)
+				break;
 		}
 		if (err == ETIMEDOUT)
 			err = 0;
-		if (err == EINTR) {
-			if (rem != NULL && !(flags & TIMER_ABSTIME)) {
-				left = read_pair(kind, &host, &now, &v) ? remaining(kind, &v, now, deadline) : 0;
-				*rem = timens_ns_ts(left == INT64_MAX ? timens_ts_ns(req) : left);
-			}
-			errno = saved_errno;
-			return EINTR;
-		}
-		if (err != 0) {
-			errno = saved_errno;
-			return err;
-		}
+		if (err != 0)
+			break;
 	}
-	/* The page became unreadable mid-sleep (a stuck writer): the kernel's
-	 * clock takes over from here. */
+	if (err == EINTR && rem != NULL && !(flags & TIMER_ABSTIME))
+		*rem = timens_ns_ts(read_now(clock, &host, &now) && deadline > now ? deadline - now : 0);
 	errno = saved_errno;
-	return timens_real_clock_nanosleep(id == CLOCK_REALTIME && !(flags & TIMER_ABSTIME) ?
-					   CLOCK_MONOTONIC : id, flags, req, rem);
+	return err;
 }
 
 TIMENS_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
@@ -270,66 +226,62 @@ TIMENS_EXPORT unsigned int sleep(unsigned int seconds)
 
 int timens_sliced_until(clockid_t id, const struct timespec *abs, timens_wait_fn wait, void *arg)
 {
-	int kind = timens_clock_kind(id), first = 1, err;
-	struct timens_view v;
-	int64_t host, now, deadline, left;
+	const struct timens_page *p = __atomic_load_n(&timens_page, __ATOMIC_ACQUIRE);
+	uint32_t seen;
+	int64_t host, host_dl;
+	int first = 1, err;
 
-	if (abs == NULL || abs->tv_nsec < 0 || abs->tv_nsec >= TIMENS_NSEC_PER_SEC ||
-	    kind == TIMENS_KIND_OTHER || !read_pair(kind, &host, &now, &v))
+	if (p == NULL || (id != CLOCK_REALTIME && id != CLOCK_MONOTONIC) || abs == NULL ||
+	    abs->tv_nsec < 0 || abs->tv_nsec >= TIMENS_NSEC_PER_SEC)
 		return -1;
-	deadline = timens_ts_ns(abs);
+	seen = __atomic_load_n(&p->wake, __ATOMIC_ACQUIRE);
+	host_dl = host_deadline(id, timens_ts_ns(abs));
 	for (;;) {
-		struct timespec slice_end;
+		struct timespec end;
 
-		left = remaining(kind, &v, now, deadline);
-		if (left <= 0 && !first)
+		host = host_now(id);
+		if (host >= host_dl && !first)
 			return ETIMEDOUT;
-		/* The first slice always waits (even if the deadline passed), so
-		 * the real call checks its arguments as it would on its own. */
-		slice_end = timens_ns_ts(timens_ns_add(host, left < TIMENS_SLICE_NS ? left : TIMENS_SLICE_NS));
-		err = wait(arg, &slice_end);
+		/* The first slice always waits, even past the deadline, so the
+		 * real call checks its arguments as it would on its own. */
+		end = timens_ns_ts(host_dl - host < TIMENS_SLICE_NS ? host_dl : host + TIMENS_SLICE_NS);
+		err = wait(arg, &end);
 		if (err != ETIMEDOUT)
 			return err;
 		first = 0;
 		timens_timers_follow();
-		if (!read_pair(kind, &host, &now, &v))
-			return ETIMEDOUT;  /* no page any more: the last slice was the host deadline's */
+		if (__atomic_load_n(&p->wake, __ATOMIC_ACQUIRE) != seen) {
+			seen = __atomic_load_n(&p->wake, __ATOMIC_ACQUIRE);
+			host_dl = host_deadline(id, timens_ts_ns(abs));
+		}
 	}
 }
 
 int timens_timeout_start(struct timens_timeout *t, int64_t timeout_ns)
 {
-	struct timens_view v;
 	int64_t host, now;
 
 	t->infinite = timeout_ns < 0;
 	if (t->infinite ? !timens_timers_tracked() : timeout_ns <= TIMENS_SLICE_NS)
 		return 0;
-	if (!read_pair(TIMENS_KIND_MONOTONIC, &host, &now, &v))
+	if (!read_now(CLOCK_MONOTONIC, &host, &now))
 		return 0;
 	t->deadline = t->infinite ? INT64_MAX : timens_ns_add(now, timeout_ns);
 	return 1;
 }
 
-int64_t timens_timeout_slice(struct timens_timeout *t)
-{
-	struct timens_view v;
-	int64_t host, now, left;
-
-	if (t->infinite)
-		return TIMENS_SLICE_NS;
-	if (!read_pair(TIMENS_KIND_MONOTONIC, &host, &now, &v))
-		return 0;
-	left = remaining(TIMENS_KIND_MONOTONIC, &v, now, t->deadline);
-	return left < TIMENS_SLICE_NS ? left : TIMENS_SLICE_NS;
-}
-
 int64_t timens_timeout_left(const struct timens_timeout *t)
 {
-	struct timens_view v;
 	int64_t host, now;
 
-	if (t->infinite || !read_pair(TIMENS_KIND_MONOTONIC, &host, &now, &v))
+	if (t->infinite || !read_now(CLOCK_MONOTONIC, &host, &now) || now >= t->deadline)
 		return 0;
-	return remaining(TIMENS_KIND_MONOTONIC, &v, now, t->deadline);
+	return t->deadline - now;
+}
+
+int64_t timens_timeout_slice(struct timens_timeout *t)
+{
+	int64_t left = t->infinite ? TIMENS_SLICE_NS : timens_timeout_left(t);
+
+	return left < TIMENS_SLICE_NS ? left : TIMENS_SLICE_NS;
 }
