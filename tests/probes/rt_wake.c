@@ -2,7 +2,8 @@
  * rt_wake CASE: one waiter with a deadline 30 minutes ahead (namespace
  * time), for tests/test_advance_wake.py. Prints "ready" once the deadline
  * is fixed and it is about to wait, then "ret RESULT" and "elapsed NS"
- * (raw host MONOTONIC, which libtimens does not move) when the wait ends.
+ * (raw host MONOTONIC, which libtimens does not move) when the wait ends:
+ * "0", a timerfd's "expiredN", or an error name (ETIMEDOUT, ECANCELED).
  * An advance of an hour must end every case within seconds.
  */
 #include "rt_common.h"
@@ -29,9 +30,19 @@ static void ready(void)
 	started = host_ns(CLOCK_MONOTONIC);
 }
 
+static const char *err_name(int err)
+{
+	switch (err) {
+	case ETIMEDOUT: return "ETIMEDOUT";
+	case ECANCELED: return "ECANCELED";
+	case EINTR: return "EINTR";
+	default: return strerror(err);
+	}
+}
+
 static int done(const char *what, int err)
 {
-	printf("ret %s\nelapsed %lld\n", err == 0 ? what : strerror(err),
+	printf("ret %s\nelapsed %lld\n", err == 0 ? what : err_name(err),
 	       (long long)(host_ns(CLOCK_MONOTONIC) - started));
 	return 0;
 }
@@ -44,11 +55,13 @@ static int sleep_case(clockid_t clock, int flags)
 	return done("0", clock_nanosleep(clock, flags, &when, NULL));
 }
 
-/* A timerfd on clock, 30 min ahead (absolute, or relative if flags is 0). */
-static int armed_timerfd(clockid_t clock, int flags)
+/* A timerfd on clock, 30 min ahead (absolute, or relative if flags is 0),
+ * then every interval ns (0: once). */
+static int armed_timerfd(clockid_t clock, int flags, int64_t interval)
 {
 	struct itimerspec its = { .it_value = (flags & TFD_TIMER_ABSTIME) ? ns_deadline(clock, WAIT_NS)
-									   : ns_ts(WAIT_NS) };
+									   : ns_ts(WAIT_NS),
+				  .it_interval = ns_ts(interval) };
 	int fd = timerfd_create(clock, TFD_CLOEXEC);
 
 	if (fd < 0 || timerfd_settime(fd, flags, &its, NULL) != 0) {
@@ -72,7 +85,7 @@ static int read_timerfd(int fd)
 
 static int timerfd_case(clockid_t clock, int flags, const char *how)
 {
-	int fd = armed_timerfd(clock, flags);
+	int fd = armed_timerfd(clock, flags, strcmp(how, "periodic") == 0 ? 60 * NSEC_PER_SEC : 0);
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	struct epoll_event ev = { .events = EPOLLIN }, got;
 
@@ -180,6 +193,8 @@ int main(int argc, char **argv)
 		return timerfd_case(CLOCK_MONOTONIC, TFD_TIMER_ABSTIME, "epoll");
 	if (strcmp(c, "timerfd_rel_monotonic_read") == 0)
 		return timerfd_case(CLOCK_MONOTONIC, 0, "read");
+	if (strcmp(c, "timerfd_periodic") == 0)  /* 30 min, then every minute */
+		return timerfd_case(CLOCK_MONOTONIC, 0, "periodic");
 	if (strcmp(c, "timerfd_cancel_read") == 0)
 		return timerfd_case(CLOCK_REALTIME, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, "read");
 	if (strcmp(c, "timerfd_cancel_poll") == 0)

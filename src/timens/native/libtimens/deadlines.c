@@ -106,6 +106,8 @@ static clockid_t timerfd_clock(int fd)
 
 	if (fd < 0)
 		return -1;
+	if ((id = timens_timerfd_clock(fd)) >= 0)
+		return (clockid_t)id;  /* seen by timerfd_create */
 	*d = '\0';
 	do {
 		*--d = (char)('0' + v % 10);

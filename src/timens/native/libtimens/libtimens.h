@@ -199,6 +199,8 @@ int64_t timens_timeout_left(const struct timens_timeout *t);
 
 /* A timerfd was armed (timerfd_settime succeeded) with the namespace value. */
 void timens_timerfd_armed(int fd, clockid_t clock, int flags, const struct itimerspec *value);
+/* The clock a timerfd was made with, -1 if unknown (made elsewhere). */
+clockid_t timens_timerfd_clock(int fd);
 /* Whether any timerfd is being followed. */
 int timens_timers_tracked(void);
 /* Re-arm the followed timers if the page moved since last time. */

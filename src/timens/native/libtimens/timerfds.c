@@ -15,8 +15,8 @@
  *     an advance shortens them, a REALTIME set does not.
  *
  * The next expiry comes from timerfd_gettime, so periodic timers keep their
- * phase, and a host deadline that moved into the past lets the kernel count
- * the expirations missed, as it would after that much time.
+ * phase; a deadline that moved into the past makes the timer due with the
+ * expirations missed counted (TFD_IOC_SET_TICKS), as after that much time.
  *
  * TFD_TIMER_CANCEL_ON_SET: a REALTIME timerfd armed absolute with it is
  * cancelled by any move of the namespace's REALTIME, as a host clock step
@@ -65,6 +65,7 @@ struct timer {
 };
 
 static struct timer timers[TIMENS_TIMERFDS];
+static clockid_t created[TIMENS_TIMERFDS];  /* clock + 1 from timerfd_create; 0: unknown */
 static int tracked;           /* slots in use */
 static int following;         /* a thread is re-arming */
 static uint32_t followed;     /* the wake value last followed */
@@ -74,6 +75,13 @@ static int (*real_timerfd_gettime)(int, struct itimerspec *);
 static int (*real_poll)(struct pollfd *, nfds_t, int);
 static ssize_t (*real_read)(int, void *, size_t);
 static int (*real_close)(int);
+
+clockid_t timens_timerfd_clock(int fd)
+{
+	if (fd < 0 || fd >= TIMENS_TIMERFDS)
+		return -1;
+	return __atomic_load_n(&created[fd], __ATOMIC_RELAXED) - 1;
+}
 
 int timens_timers_tracked(void)
 {
@@ -130,6 +138,10 @@ void timens_timerfd_armed(int fd, clockid_t clock, int flags, const struct itime
 		return;
 	t = &timers[fd];
 	forget(fd);
+	if (clock < 0)
+		clock = timens_timerfd_clock(fd);
+	if (clock < 0)
+		return;  /* made before libtimens was loaded: not followed */
 	if (value->it_value.tv_sec == 0 && value->it_value.tv_nsec == 0)
 		return;  /* disarmed: nothing to follow */
 	if (!timens_read_view(&v))
@@ -156,6 +168,7 @@ static void follow_one(int fd, const struct timens_view *v)
 {
 	struct timer *t = &timers[fd];
 	int64_t base = offset_ns(v, t->follows), now, host_next, host_new;
+	uint64_t missed = 0;
 	struct itimerspec cur, arm;
 	struct timespec ts;
 
@@ -171,13 +184,26 @@ static void follow_one(int fd, const struct timens_view *v)
 		host_next = timens_ns_add(now, timens_ts_ns(&cur.it_value));
 		host_new = timens_ns_add(timens_ns_add(host_next, t->base), -base);
 		arm.it_interval = cur.it_interval;
+		if (host_new <= now) {
+			/* Due: the expirations missed are counted here, not by the
+			 * kernel (a host deadline before boot cannot be armed). */
+			int64_t interval = timens_ts_ns(&cur.it_interval);
+
+			if (interval > 0) {
+				missed = (uint64_t)((now - host_new) / interval) + 1;
+				host_new = timens_ns_add(host_new, (int64_t)missed * interval);
+			} else {
+				host_new = now;
+			}
+		}
 		if (t->state & ABSOLUTE)
-			/* A past deadline: the kernel counts the expirations missed. */
 			arm.it_value = timens_ns_ts(host_new > 0 ? host_new : 1);
 		else
 			arm.it_value = timens_ns_ts(host_new > now ? host_new - now : 1);
 		real_timerfd_settime(fd, (t->state & ABSOLUTE ? TFD_TIMER_ABSTIME : 0) |
 				     (t->state & CANCEL ? TFD_TIMER_CANCEL_ON_SET : 0), &arm, NULL);
+		if (missed)
+			ioctl(fd, TFD_IOC_SET_TICKS, &missed);
 	} else if (!(t->state & CANCEL)) {
 		forget(fd);  /* a one-shot timer that expired: done */
 		return;
@@ -274,6 +300,8 @@ TIMENS_EXPORT int close(int fd)
 {
 	if (__builtin_expect(tracked_fd(fd), 0))
 		forget(fd);
+	if (fd >= 0 && fd < TIMENS_TIMERFDS)
+		__atomic_store_n(&created[fd], 0, __ATOMIC_RELAXED);
 	return TIMENS_NEXT(real_close, "close")(fd);
 }
 
@@ -290,7 +318,9 @@ TIMENS_EXPORT int timerfd_create(int clockid, int flags)
 	int fd = TIMENS_NEXT(next, "timerfd_create")(clockid, flags);
 
 	/* A new timer under a number a closed one may have left behind. */
-	if (fd >= 0 && fd < TIMENS_TIMERFDS)
+	if (fd >= 0 && fd < TIMENS_TIMERFDS) {
 		forget(fd);
+		__atomic_store_n(&created[fd], clockid + 1, __ATOMIC_RELAXED);
+	}
 	return fd;
 }

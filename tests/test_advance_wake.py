@@ -1,0 +1,259 @@
+"""Waits already under way follow live changes of the clock page.
+
+Each waiter (tests/probes/rt_wake.c, and asyncio.sleep in Python) waits
+for a deadline 30 minutes ahead in namespace time. Once every waiter is
+asleep in the kernel, the page is moved: an advance of an hour must end
+every one of them within seconds, a REALTIME set only those on REALTIME.
+The bound of WITHIN seconds is functional (they would otherwise sleep 30
+minutes), not a benchmark.
+
+No test may move the machine's clock: settime inside runs without
+CAP_SYS_TIME (setpriv), so a libtimens bug fails instead.
+"""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_libtimens import host_clock_untouched  # noqa: F401  (autouse: the host clock never moves)
+
+import timens
+from timens.page import NSEC_PER_SEC, ClockPage
+
+LIB = Path(timens.__file__).parent / "native" / "libtimens.so"
+HOUR = 3600 * NSEC_PER_SEC
+WITHIN = 15  # seconds
+NO_SYS_TIME = ["setpriv", "--bounding-set", "-sys_time", "--inh-caps=-sys_time"]
+
+ASYNCIO_SLEEP = """
+import asyncio, time
+async def main():
+    print("ready", flush=True)
+    start = time.monotonic()
+    await asyncio.sleep(1800)
+    print("ret 0")
+    print("slept", round((time.monotonic() - start) * 1e9))
+asyncio.run(main())
+"""
+
+# case -> what it returns after an advance of an hour
+ADVANCE = {
+    "sleep_abs_monotonic": "0",
+    "sleep_abs_realtime": "0",
+    "sleep_abs_boottime": "0",
+    "sleep_rel_monotonic": "0",
+    "sleep_rel_realtime": "0",
+    "nanosleep": "0",
+    "sleep": "0",
+    "usleep": "0",
+    "timerfd_abs_realtime_read": "expired1",
+    "timerfd_abs_realtime_poll": "expired1",
+    "timerfd_abs_realtime_epoll": "expired1",
+    "timerfd_abs_monotonic_read": "expired1",
+    "timerfd_abs_monotonic_epoll": "expired1",
+    "timerfd_rel_monotonic_read": "expired1",
+    # first expiry at 30 min, then every minute: 30 min later, 31 in all
+    "timerfd_periodic": "expired31",
+    # an advance moves REALTIME too: a clock change, as far as they know
+    "timerfd_cancel_read": "ECANCELED",
+    "timerfd_cancel_poll": "ECANCELED",
+    "timerfd_cancel_epoll": "ECANCELED",
+    "cond_realtime": "ETIMEDOUT",
+    "cond_monotonic": "ETIMEDOUT",
+    "sem_realtime": "ETIMEDOUT",
+    "timeout_poll": "0",
+    "timeout_ppoll": "0",
+    "timeout_epoll": "0",
+    "timeout_select": "0",
+    "timeout_pselect": "0",
+    "asyncio": "0",
+}
+
+# After REALTIME moves an hour forward: only waits on REALTIME end.
+SET_FORWARD = {
+    "sleep_abs_realtime": "0",
+    "timerfd_abs_realtime_epoll": "expired1",
+    "timerfd_cancel_read": "ECANCELED",
+    "cond_realtime": "ETIMEDOUT",
+    "sem_realtime": "ETIMEDOUT",
+}
+NOT_REALTIME = ["sleep_abs_monotonic", "sleep_rel_realtime", "nanosleep", "timerfd_abs_monotonic_read",
+                "timerfd_rel_monotonic_read", "cond_monotonic", "timeout_epoll", "asyncio"]
+
+
+def parse(stdout):
+    out = {}
+    for line in stdout.splitlines():
+        key, *values = line.split()
+        out[key] = values
+    return out
+
+
+def asleep(pid):
+    """Every thread of pid is blocked in the kernel ('S')."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+        states = [Path(f"/proc/{pid}/task/{t}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                  for t in tasks]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return all(state == "S" for state in states)
+
+
+def start(page, cases, probe, prefix=()):
+    """Start one waiter per case on PAGE; return them once all are waiting."""
+    env = dict(os.environ, LD_PRELOAD=str(LIB), TIMENS_PAGE=str(page))
+    procs = {}
+    for case in cases:
+        argv = [sys.executable, "-c", ASYNCIO_SLEEP] if case == "asyncio" else [str(probe), case]
+        procs[case] = subprocess.Popen([*prefix, *argv], env=env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
+    for case, proc in procs.items():
+        line = proc.stdout.readline()
+        assert line == "ready\n", f"{case}: {line!r} {proc.stderr.read() if proc.poll() is not None else ''}"
+    deadline = time.monotonic() + WITHIN
+    while not all(asleep(p.pid) for p in procs.values()):
+        assert time.monotonic() < deadline, "the waiters did not go to sleep"
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the wait itself, past the last libc call before it
+    return procs
+
+
+def finish(procs, within=WITHIN):
+    """{case: parsed output}, or None for those still waiting after WITHIN s."""
+    results, deadline = {}, time.monotonic() + within
+    for case, proc in procs.items():
+        try:
+            out, err = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
+            assert err == "", f"{case}: {err}"
+            results[case] = parse(out)
+        except subprocess.TimeoutExpired:
+            results[case] = None
+    return results
+
+
+def stop(procs):
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+@pytest.fixture
+def page(tmp_path):
+    with ClockPage.create(tmp_path / "page", 0) as page:
+        yield page
+
+
+@pytest.fixture(scope="module")
+def advanced(compile_probe, tmp_path_factory):
+    """Every waiter at once, then one advance of an hour."""
+    probe = compile_probe("rt_wake")
+    with ClockPage.create(tmp_path_factory.mktemp("advance") / "page", 0) as page:
+        procs = start(page.path, ADVANCE, probe)
+        try:
+            page.advance(HOUR)
+            return finish(procs)
+        finally:
+            stop(procs)
+
+
+@pytest.mark.parametrize("case", ADVANCE)
+def test_an_advance_ends_the_wait(advanced, case):
+    got = advanced[case]
+    assert got is not None, f"{case} still waits {WITHIN} s after an advance of an hour"
+    assert got["ret"] == [ADVANCE[case]]
+
+
+def test_asyncio_sees_the_whole_hour(advanced):
+    """asyncio.sleep ended because its clock, time.monotonic, moved an hour."""
+    assert int(advanced["asyncio"]["slept"][0]) >= HOUR
+
+
+def test_a_realtime_set_ends_only_realtime_waits(page, compile_probe):
+    procs = start(page.path, [*SET_FORWARD, *NOT_REALTIME], compile_probe("rt_wake"))
+    try:
+        page.set_realtime_offset(HOUR)
+        ended = finish({case: procs[case] for case in SET_FORWARD})
+        for case, want in SET_FORWARD.items():
+            assert ended[case] is not None, f"{case} still waits after REALTIME moved an hour on"
+            assert ended[case]["ret"] == [want], case
+        # The REALTIME ones have ended; anything else would have ended by now too.
+        time.sleep(2 * 0.1)
+        assert [case for case in NOT_REALTIME if procs[case].poll() is not None] == []
+    finally:
+        stop(procs)
+
+
+def test_a_realtime_set_back_cancels_but_keeps_deadlines(page, compile_probe):
+    """Back an hour: TFD_TIMER_CANCEL_ON_SET fires, the deadlines are further away."""
+    cases = ["timerfd_cancel_epoll", "timerfd_cancel_poll", "sleep_abs_realtime",
+             "timerfd_abs_realtime_read", "cond_realtime"]
+    procs = start(page.path, cases, compile_probe("rt_wake"))
+    try:
+        page.set_realtime_offset(-HOUR)
+        ended = finish({case: procs[case] for case in cases[:2]})
+        assert {case: got and got["ret"] for case, got in ended.items()} == {
+            "timerfd_cancel_epoll": ["ECANCELED"], "timerfd_cancel_poll": ["ECANCELED"]}
+        time.sleep(2 * 0.1)
+        assert [case for case in cases[2:] if procs[case].poll() is not None] == []
+        # ... and forward again past the deadline: the re-armed timers fire.
+        page.set_realtime_offset(HOUR)
+        ended = finish({case: procs[case] for case in cases[2:]})
+        assert {case: got and got["ret"] for case, got in ended.items()} == {
+            "sleep_abs_realtime": ["0"], "timerfd_abs_realtime_read": ["expired1"],
+            "cond_realtime": ["ETIMEDOUT"]}
+    finally:
+        stop(procs)
+
+
+def test_settime_inside_cancels_timerfds(page, compile_probe):
+    """date -s inside (no CAP_SYS_TIME: it can only write the page) cancels
+    TFD_TIMER_CANCEL_ON_SET timers of the namespace and fires the re-armed ones."""
+    procs = start(page.path, ["timerfd_cancel_epoll", "timerfd_abs_realtime_epoll"],
+                  compile_probe("rt_wake"))
+    try:
+        when = int(time.time()) + 2 * 3600
+        date = subprocess.run([*NO_SYS_TIME, "env", f"LD_PRELOAD={LIB}", f"TIMENS_PAGE={page.path}",
+                               "date", "-s", f"@{when}"], capture_output=True, text=True, timeout=30)
+        assert date.returncode == 0, date.stderr
+        ended = finish(procs)
+        assert ended["timerfd_cancel_epoll"]["ret"] == ["ECANCELED"]
+        assert ended["timerfd_abs_realtime_epoll"]["ret"] == ["expired1"]
+    finally:
+        stop(procs)
+
+
+def test_a_frozen_realtime_holds_timers_until_unfrozen(page, compile_probe):
+    """Freeze an hour ahead of the deadline: REALTIME waits end at once."""
+    procs = start(page.path, ["sleep_abs_realtime", "timerfd_abs_realtime_epoll"], compile_probe("rt_wake"))
+    try:
+        page.freeze(time.clock_gettime_ns(time.CLOCK_REALTIME) + HOUR)
+        ended = finish(procs)
+        assert {case: got and got["ret"] for case, got in ended.items()} == {
+            "sleep_abs_realtime": ["0"], "timerfd_abs_realtime_epoll": ["expired1"]}
+    finally:
+        stop(procs)
+
+
+def test_asyncio_in_a_namespace_made_by_timens(timens, rundir):
+    """asyncio.sleep(1800) under `timens run`, ended by an advance of its page."""
+    proc = subprocess.Popen([sys.executable, "-m", "timens", "run", "--realtime", "+1d", "--",
+                             sys.executable, "-c", ASYNCIO_SLEEP],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        pages = list((rundir / "pages").iterdir())
+        assert len(pages) == 1
+        time.sleep(0.5)
+        with ClockPage.open(pages[0]) as page:
+            page.advance(HOUR)
+        out, err = proc.communicate(timeout=WITHIN)
+        assert proc.returncode == 0, err
+        assert int(parse(out)["slept"][0]) >= HOUR
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
