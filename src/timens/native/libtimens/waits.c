@@ -175,8 +175,10 @@ int timens_sleep(clockid_t id, int flags, const struct timespec *req, struct tim
 			timens_timers_follow();
 		} else {
 			err = futex_wait_until(&p->wake, seen, clock, host_dl);
-			if (err == ETIMEDOUT && __atomic_load_n(&p->wake, __ATOMIC_ACQUIRE) == seen)
+			if (err == ETIMEDOUT && __atomic_load_n(&p->wake, __ATOMIC_ACQUIRE) == seen) {
+				err = 0;  /* the deadline passed and the page stayed */
 				break;
+			}
 		}
 		if (err == ETIMEDOUT)
 			err = 0;
