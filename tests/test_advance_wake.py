@@ -60,6 +60,9 @@ ADVANCE = {
     "timerfd_cancel_read": "ECANCELED",
     "timerfd_cancel_poll": "ECANCELED",
     "timerfd_cancel_epoll": "ECANCELED",
+    "posix_timer_abs_realtime": "fired",
+    "posix_timer_rel_monotonic": "fired",
+    "posix_timer_in_sleep": "fired",
     "cond_realtime": "ETIMEDOUT",
     "cond_monotonic": "ETIMEDOUT",
     "sem_realtime": "ETIMEDOUT",
@@ -76,11 +79,13 @@ SET_FORWARD = {
     "sleep_abs_realtime": "0",
     "timerfd_abs_realtime_epoll": "expired1",
     "timerfd_cancel_read": "ECANCELED",
+    "posix_timer_abs_realtime": "fired",
     "cond_realtime": "ETIMEDOUT",
     "sem_realtime": "ETIMEDOUT",
 }
 NOT_REALTIME = ["sleep_abs_monotonic", "sleep_rel_realtime", "nanosleep", "timerfd_abs_monotonic_read",
-                "timerfd_rel_monotonic_read", "cond_monotonic", "timeout_epoll", "asyncio"]
+                "timerfd_rel_monotonic_read", "posix_timer_rel_monotonic", "cond_monotonic", "timeout_epoll",
+                "asyncio"]
 
 
 def parse(stdout):

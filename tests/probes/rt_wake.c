@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/timerfd.h>
@@ -99,6 +100,36 @@ static int timerfd_case(clockid_t clock, int flags, const char *how)
 			return done("", errno);
 	}
 	return read_timerfd(fd);
+}
+
+static volatile sig_atomic_t fired;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	fired = 1;
+}
+
+/* A POSIX timer 30 min ahead that signals SIGALRM; then wait for it in
+ * an endless poll, or in sleep (a signal ends either). */
+static int posix_timer_case(clockid_t clock, int flags, int in_sleep)
+{
+	struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM };
+	struct itimerspec its = { .it_value = flags ? ns_deadline(clock, WAIT_NS) : ns_ts(WAIT_NS) };
+	timer_t id;
+
+	signal(SIGALRM, on_alarm);
+	if (timer_create(clock, &sev, &id) != 0 || timer_settime(id, flags, &its, NULL) != 0) {
+		printf("error timer %s\n", strerror(errno));
+		exit(2);
+	}
+	ready();
+	if (in_sleep)
+		return done(sleep(6 * WAIT_NS / NSEC_PER_SEC) > 0 && fired ? "fired" : "slept", 0);
+	while (!fired)
+		if (poll(NULL, 0, -1) != 0 && errno != EINTR)
+			return done("", errno);
+	return done("fired", 0);
 }
 
 static int cond_case(clockid_t clock)
@@ -201,6 +232,12 @@ int main(int argc, char **argv)
 		return timerfd_case(CLOCK_REALTIME, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, "poll");
 	if (strcmp(c, "timerfd_cancel_epoll") == 0)
 		return timerfd_case(CLOCK_REALTIME, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, "epoll");
+	if (strcmp(c, "posix_timer_abs_realtime") == 0)
+		return posix_timer_case(CLOCK_REALTIME, TIMER_ABSTIME, 0);
+	if (strcmp(c, "posix_timer_rel_monotonic") == 0)
+		return posix_timer_case(CLOCK_MONOTONIC, 0, 0);
+	if (strcmp(c, "posix_timer_in_sleep") == 0)  /* sleep ends early, by the signal */
+		return posix_timer_case(CLOCK_MONOTONIC, 0, 1);
 	if (strcmp(c, "cond_realtime") == 0)
 		return cond_case(CLOCK_REALTIME);
 	if (strcmp(c, "cond_monotonic") == 0)

@@ -251,6 +251,7 @@ TIMENS_EXPORT int timer_delete(timer_t timerid)
 
 	/* Forget first: once deleted, the kernel may hand the id out again. */
 	forget_timer(timerid);
+	timens_posix_timer_forget(timerid);
 	return TIMENS_NEXT(next, "timer_delete")(timerid);
 }
 
@@ -258,11 +259,16 @@ TIMENS_EXPORT int timer_settime(timer_t timerid, int flags, const struct itimers
 				struct itimerspec *old_value)
 {
 	static int (*next)(timer_t, int, const struct itimerspec *, struct itimerspec *);
+	const struct itimerspec *asked = new_value;
 	struct itimerspec host;
+	int ret;
 
 	if ((flags & TIMER_ABSTIME) && new_value != NULL)
 		new_value = host_setting(timer_clock(timerid), new_value, &host);
-	return TIMENS_NEXT(next, "timer_settime")(timerid, flags, new_value, old_value);
+	ret = TIMENS_NEXT(next, "timer_settime")(timerid, flags, new_value, old_value);
+	if (ret == 0 && asked != NULL)
+		timens_posix_timer_armed(timerid, timer_clock(timerid), flags, asked);
+	return ret;
 }
 
 /* --- condition variables ------------------------------------------------ */

@@ -16,7 +16,8 @@
  *                (the write itself is ../page_write.c, shared with Python)
  *   waits.c      sleeps and timed waits that follow live changes of the page
  *   polls.c      poll, select and epoll timeouts on the namespace's MONOTONIC
- *   timerfds.c   timerfds re-armed after live changes, TFD_TIMER_CANCEL_ON_SET
+ *   timers.c     timerfds and POSIX timers re-armed after live changes,
+ *                TFD_TIMER_CANCEL_ON_SET
  *
  * The read path (timens_read_view below) takes no lock, makes no syscall
  * and allocates nothing.
@@ -195,13 +196,17 @@ int64_t timens_timeout_slice(struct timens_timeout *t);
 /* What is left of the timeout, in ns. */
 int64_t timens_timeout_left(const struct timens_timeout *t);
 
-/* --- timerfds.c -------------------------------------------------------- */
+/* --- timers.c ---------------------------------------------------------- */
 
 /* A timerfd was armed (timerfd_settime succeeded) with the namespace value. */
 void timens_timerfd_armed(int fd, clockid_t clock, int flags, const struct itimerspec *value);
 /* The clock a timerfd was made with, -1 if unknown (made elsewhere). */
 clockid_t timens_timerfd_clock(int fd);
-/* Whether any timerfd is being followed. */
+/* A POSIX timer was armed (timer_settime succeeded) with the namespace
+ * value; or deleted. */
+void timens_posix_timer_armed(timer_t id, clockid_t clock, int flags, const struct itimerspec *value);
+void timens_posix_timer_forget(timer_t id);
+/* Whether any timer is being followed. */
 int timens_timers_tracked(void);
 /* Re-arm the followed timers if the page moved since last time. */
 void timens_timers_follow(void);

@@ -7,14 +7,16 @@
  * here; after an advance it must wake up and look at its clock again. A
  * wait longer than one slice (waits.c) is made of slices, and returns
  * "timed out" as soon as the namespace clock is past its end. A wait with
- * no timeout is sliced only while the process has timerfds to re-arm
- * (timerfds.c), so an idle program waiting forever pays nothing.
+ * no timeout is sliced only while the process has timers to re-arm
+ * (timers.c), so an idle program waiting forever pays nothing.
  *
- * Events and errors end the wait at once, as they would without slices.
+ * Events, errors and signals end the wait at once, as they would without
+ * slices. Each slice is the ppoll/epoll_pwait/pselect form of the call.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -22,28 +24,72 @@
 
 #include "libtimens.h"
 
-/* Milliseconds for poll and epoll, rounded up as the kernel rounds. */
+/* Milliseconds for epoll, rounded up as the kernel rounds. */
 static int slice_ms(int64_t ns)
 {
 	return (int)((ns + 999999) / 1000000);
+}
+
+/* One slice of slice_ns, waited for with mask as the signal mask. */
+typedef int (*slice_fn)(void *arg, int64_t slice_ns, const sigset_t *mask);
+
+/*
+ * Slices until an event, an error or the end of t. Between slices every
+ * signal is blocked, and each slice applies the caller's mask (user_mask,
+ * else the one it had) atomically, as ppoll does: a signal that comes
+ * while libtimens looks at the clock is delivered inside the next slice
+ * and ends the wait with EINTR, as it would have ended the caller's one
+ * wait. (A re-armed timer's signal comes exactly then.)
+ */
+static int sliced(struct timens_timeout *t, const sigset_t *user_mask, slice_fn fn, void *arg)
+{
+	sigset_t all, old;
+	int64_t slice;
+	int ret = 0, saved_errno;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	while ((slice = timens_timeout_slice(t)) > 0) {
+		ret = fn(arg, slice, user_mask ? user_mask : &old);
+		if (ret != 0)
+			break;
+		timens_timers_follow();
+	}
+	saved_errno = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved_errno;
+	return ret;
+}
+
+static int valid_timespec(const struct timespec *ts)
+{
+	return ts == NULL || (ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < TIMENS_NSEC_PER_SEC);
+}
+
+/* --- poll, ppoll ------------------------------------------------------------- */
+
+struct poll_args {
+	struct pollfd *fds;
+	nfds_t nfds;
+};
+
+static int poll_slice(void *arg, int64_t slice_ns, const sigset_t *mask)
+{
+	static int (*next)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+	struct poll_args *a = arg;
+	struct timespec ts = timens_ns_ts(slice_ns);
+
+	return TIMENS_NEXT(next, "ppoll")(a->fds, a->nfds, &ts, mask);
 }
 
 TIMENS_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
 	static int (*next)(struct pollfd *, nfds_t, int);
 	struct timens_timeout t;
-	int64_t slice;
-	int ret;
 
 	if (!timens_timeout_start(&t, timeout < 0 ? -1 : timeout * 1000000LL))
 		return TIMENS_NEXT(next, "poll")(fds, nfds, timeout);
-	while ((slice = timens_timeout_slice(&t)) > 0) {
-		ret = TIMENS_NEXT(next, "poll")(fds, nfds, slice_ms(slice));
-		if (ret != 0)
-			return ret;
-		timens_timers_follow();
-	}
-	return 0;
+	return sliced(&t, NULL, poll_slice, &(struct poll_args){ fds, nfds });
 }
 
 TIMENS_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
@@ -51,39 +97,41 @@ TIMENS_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *
 {
 	static int (*next)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
 	struct timens_timeout t;
-	struct timespec ts;
-	int64_t slice;
-	int ret;
 
-	if ((tmo != NULL && (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= TIMENS_NSEC_PER_SEC)) ||
-	    !timens_timeout_start(&t, tmo == NULL ? -1 : timens_ts_ns(tmo)))
+	if (!valid_timespec(tmo) || !timens_timeout_start(&t, tmo == NULL ? -1 : timens_ts_ns(tmo)))
 		return TIMENS_NEXT(next, "ppoll")(fds, nfds, tmo, sigmask);
-	while ((slice = timens_timeout_slice(&t)) > 0) {
-		ts = timens_ns_ts(slice);
-		ret = TIMENS_NEXT(next, "ppoll")(fds, nfds, &ts, sigmask);
-		if (ret != 0)
-			return ret;
-		timens_timers_follow();
-	}
-	return 0;
+	return sliced(&t, sigmask, poll_slice, &(struct poll_args){ fds, nfds });
+}
+
+/* --- epoll ------------------------------------------------------------------- */
+
+struct epoll_args {
+	int epfd;
+	struct epoll_event *events;
+	int maxevents;
+	int nanoseconds;  /* epoll_pwait2: not rounded to milliseconds */
+};
+
+static int epoll_slice(void *arg, int64_t slice_ns, const sigset_t *mask)
+{
+	static int (*pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+	static int (*pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
+	struct epoll_args *a = arg;
+	struct timespec ts = timens_ns_ts(slice_ns);
+
+	if (a->nanoseconds)
+		return TIMENS_NEXT(pwait2, "epoll_pwait2")(a->epfd, a->events, a->maxevents, &ts, mask);
+	return TIMENS_NEXT(pwait, "epoll_pwait")(a->epfd, a->events, a->maxevents, slice_ms(slice_ns), mask);
 }
 
 TIMENS_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
 	static int (*next)(int, struct epoll_event *, int, int);
 	struct timens_timeout t;
-	int64_t slice;
-	int ret;
 
 	if (!timens_timeout_start(&t, timeout < 0 ? -1 : timeout * 1000000LL))
 		return TIMENS_NEXT(next, "epoll_wait")(epfd, events, maxevents, timeout);
-	while ((slice = timens_timeout_slice(&t)) > 0) {
-		ret = TIMENS_NEXT(next, "epoll_wait")(epfd, events, maxevents, slice_ms(slice));
-		if (ret != 0)
-			return ret;
-		timens_timers_follow();
-	}
-	return 0;
+	return sliced(&t, NULL, epoll_slice, &(struct epoll_args){ epfd, events, maxevents, 0 });
 }
 
 TIMENS_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,
@@ -91,18 +139,10 @@ TIMENS_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevent
 {
 	static int (*next)(int, struct epoll_event *, int, int, const sigset_t *);
 	struct timens_timeout t;
-	int64_t slice;
-	int ret;
 
 	if (!timens_timeout_start(&t, timeout < 0 ? -1 : timeout * 1000000LL))
 		return TIMENS_NEXT(next, "epoll_pwait")(epfd, events, maxevents, timeout, sigmask);
-	while ((slice = timens_timeout_slice(&t)) > 0) {
-		ret = TIMENS_NEXT(next, "epoll_pwait")(epfd, events, maxevents, slice_ms(slice), sigmask);
-		if (ret != 0)
-			return ret;
-		timens_timers_follow();
-	}
-	return 0;
+	return sliced(&t, sigmask, epoll_slice, &(struct epoll_args){ epfd, events, maxevents, 0 });
 }
 
 TIMENS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
@@ -110,92 +150,70 @@ TIMENS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxeven
 {
 	static int (*next)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
 	struct timens_timeout t;
-	struct timespec ts;
-	int64_t slice;
-	int ret;
 
-	if ((tmo != NULL && (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= TIMENS_NSEC_PER_SEC)) ||
-	    !timens_timeout_start(&t, tmo == NULL ? -1 : timens_ts_ns(tmo)))
+	if (!valid_timespec(tmo) || !timens_timeout_start(&t, tmo == NULL ? -1 : timens_ts_ns(tmo)))
 		return TIMENS_NEXT(next, "epoll_pwait2")(epfd, events, maxevents, tmo, sigmask);
-	while ((slice = timens_timeout_slice(&t)) > 0) {
-		ts = timens_ns_ts(slice);
-		ret = TIMENS_NEXT(next, "epoll_pwait2")(epfd, events, maxevents, &ts, sigmask);
-		if (ret != 0)
-			return ret;
-		timens_timers_follow();
-	}
-	return 0;
+	return sliced(&t, sigmask, epoll_slice, &(struct epoll_args){ epfd, events, maxevents, 1 });
 }
+
+/* --- select, pselect ------------------------------------------------------------ */
 
 /*
  * select and pselect overwrite their fd sets with the ready ones (all
  * clear on a timeout), so each slice starts from a copy of the caller's.
  * Sets larger than FD_SETSIZE are waited for in one piece.
  */
-struct fd_sets {
+struct select_args {
+	int nfds;
 	fd_set *user[3];
 	fd_set saved[3];
-	size_t bytes;
 };
 
-static void save_sets(struct fd_sets *s, int nfds, fd_set *r, fd_set *w, fd_set *e)
+static int select_slice(void *arg, int64_t slice_ns, const sigset_t *mask)
 {
-	s->user[0] = r;
-	s->user[1] = w;
-	s->user[2] = e;
-	s->bytes = ((size_t)nfds + 7) / 8;
+	static int (*next)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+	struct select_args *a = arg;
+	struct timespec ts = timens_ns_ts(slice_ns);
+
 	for (int i = 0; i < 3; i++)
-		if (s->user[i])
-			memcpy(&s->saved[i], s->user[i], s->bytes);
+		if (a->user[i])
+			memcpy(a->user[i], &a->saved[i], ((size_t)a->nfds + 7) / 8);
+	return TIMENS_NEXT(next, "pselect")(a->nfds, a->user[0], a->user[1], a->user[2], &ts, mask);
 }
 
-static void restore_sets(const struct fd_sets *s)
+static struct select_args *save_sets(struct select_args *a, int nfds, fd_set *r, fd_set *w, fd_set *e)
 {
+	a->nfds = nfds;
+	a->user[0] = r;
+	a->user[1] = w;
+	a->user[2] = e;
 	for (int i = 0; i < 3; i++)
-		if (s->user[i])
-			memcpy(s->user[i], &s->saved[i], s->bytes);
-}
-
-static int64_t timeval_ns(const struct timeval *tv)
-{
-	if (tv == NULL)
-		return -1;
-	if (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000)
-		return -2;
-	return timens_ts_ns(&(struct timespec){ .tv_sec = tv->tv_sec, .tv_nsec = tv->tv_usec * 1000L });
+		if (a->user[i])
+			memcpy(&a->saved[i], a->user[i], ((size_t)nfds + 7) / 8);
+	return a;
 }
 
 TIMENS_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tmo)
 {
 	static int (*next)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
-	int64_t ns = timeval_ns(tmo), slice, left;
 	struct timens_timeout t;
-	struct fd_sets sets;
-	struct timeval tv;
+	struct select_args a;
+	int64_t ns = -1, left;
 	int ret;
 
+	if (tmo != NULL)
+		ns = tmo->tv_sec < 0 || tmo->tv_usec < 0 || tmo->tv_usec >= 1000000 ? -2 :
+		     timens_ts_ns(&(struct timespec){ .tv_sec = tmo->tv_sec, .tv_nsec = tmo->tv_usec * 1000L });
 	if (nfds < 0 || nfds > FD_SETSIZE || ns == -2 || !timens_timeout_start(&t, ns))
 		return TIMENS_NEXT(next, "select")(nfds, r, w, e, tmo);
-	save_sets(&sets, nfds, r, w, e);
-	while ((slice = timens_timeout_slice(&t)) > 0) {
-		restore_sets(&sets);
-		tv.tv_sec = slice / TIMENS_NSEC_PER_SEC;
-		tv.tv_usec = (slice % TIMENS_NSEC_PER_SEC + 999) / 1000;
-		ret = TIMENS_NEXT(next, "select")(nfds, r, w, e, &tv);
-		if (ret != 0) {
-			if (tmo != NULL) {
-				/* Linux leaves the time not slept in the caller's timeval. */
-				left = timens_timeout_left(&t);
-				tmo->tv_sec = left / TIMENS_NSEC_PER_SEC;
-				tmo->tv_usec = left % TIMENS_NSEC_PER_SEC / 1000;
-			}
-			return ret;
-		}
-		timens_timers_follow();
+	ret = sliced(&t, NULL, select_slice, save_sets(&a, nfds, r, w, e));
+	if (tmo != NULL) {
+		/* Linux leaves the time not slept in the caller's timeval. */
+		left = ret == 0 ? 0 : timens_timeout_left(&t);
+		tmo->tv_sec = left / TIMENS_NSEC_PER_SEC;
+		tmo->tv_usec = left % TIMENS_NSEC_PER_SEC / 1000;
 	}
-	if (tmo != NULL)
-		tmo->tv_sec = tmo->tv_usec = 0;
-	return 0;
+	return ret;
 }
 
 TIMENS_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
@@ -203,23 +221,10 @@ TIMENS_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struc
 {
 	static int (*next)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
 	struct timens_timeout t;
-	struct fd_sets sets;
-	struct timespec ts;
-	int64_t slice;
-	int ret;
+	struct select_args a;
 
-	if (nfds < 0 || nfds > FD_SETSIZE ||
-	    (tmo != NULL && (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= TIMENS_NSEC_PER_SEC)) ||
+	if (nfds < 0 || nfds > FD_SETSIZE || !valid_timespec(tmo) ||
 	    !timens_timeout_start(&t, tmo == NULL ? -1 : timens_ts_ns(tmo)))
 		return TIMENS_NEXT(next, "pselect")(nfds, r, w, e, tmo, sigmask);
-	save_sets(&sets, nfds, r, w, e);
-	while ((slice = timens_timeout_slice(&t)) > 0) {
-		restore_sets(&sets);
-		ts = timens_ns_ts(slice);
-		ret = TIMENS_NEXT(next, "pselect")(nfds, r, w, e, &ts, sigmask);
-		if (ret != 0)
-			return ret;
-		timens_timers_follow();
-	}
-	return 0;
+	return sliced(&t, sigmask, select_slice, save_sets(&a, nfds, r, w, e));
 }

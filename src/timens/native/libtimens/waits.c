@@ -15,7 +15,7 @@
  *     semaphores, poll, epoll, select) cannot wait on a second word. They
  *     wait in slices of at most TIMENS_SLICE_NS; after each slice the
  *     namespace clock decides whether the deadline has passed, and tracked
- *     timers are re-armed if the page moved (timerfds.c). A wait shorter
+ *     timers are re-armed if the page moved (timers.c). A wait shorter
  *     than one slice, or without a deadline, stays one kernel wait.
  *
  * Relative sleeps are measured on the namespace's MONOTONIC clock (as the
@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -129,6 +130,31 @@ static int futex_wait_until(const uint32_t *wake, uint32_t seen, clockid_t id, i
 	return errno;
 }
 
+/*
+ * Between two waits of a sleep: re-arm the process's timers with every
+ * signal blocked, then say whether a signal with a handler is pending. It
+ * is delivered when the mask is restored, and the sleep must then end
+ * with EINTR, as the one kernel sleep would have (a re-armed timer's
+ * signal comes exactly here).
+ */
+static int follow_then_signalled(void)
+{
+	sigset_t all, old, pending;
+	struct sigaction sa;
+	int signalled = 0;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	timens_timers_follow();
+	if (sigpending(&pending) == 0)
+		for (int sig = 1; sig < NSIG && !signalled; sig++)
+			signalled = sigismember(&pending, sig) == 1 && sigismember(&old, sig) == 0 &&
+				    sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
+				    sa.sa_handler != SIG_IGN;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return signalled;
+}
+
 /* The clock a sleep waits on: relative sleeps run on MONOTONIC (as the
  * kernel's do: a REALTIME set does not move them), BOOTTIME ones on
  * BOOTTIME; -1 for clocks the page does not move or a futex cannot wait on. */
@@ -172,7 +198,6 @@ int timens_sleep(clockid_t id, int flags, const struct timespec *req, struct tim
 							   host_dl : host + TIMENS_SLICE_NS);
 
 			err = timens_real_clock_nanosleep(CLOCK_BOOTTIME, TIMER_ABSTIME, &end, NULL);
-			timens_timers_follow();
 		} else {
 			err = futex_wait_until(&p->wake, seen, clock, host_dl);
 			if (err == ETIMEDOUT && __atomic_load_n(&p->wake, __ATOMIC_ACQUIRE) == seen) {
@@ -182,6 +207,8 @@ int timens_sleep(clockid_t id, int flags, const struct timespec *req, struct tim
 		}
 		if (err == ETIMEDOUT)
 			err = 0;
+		if (err == 0 && follow_then_signalled())
+			err = EINTR;
 		if (err != 0)
 			break;
 	}

@@ -1,11 +1,13 @@
 /*
- * timerfds.c - timerfds that follow live changes of the namespace's clocks.
+ * timers.c - timerfds and POSIX timers that follow live changes of the
+ * namespace's clocks.
  *
- * The kernel arms a timerfd on its own clock at the host deadline libtimens
+ * The kernel arms a timer on its own clock at the host deadline libtimens
  * computed when the program armed it. When the page moves (an advance, a
- * set, a settime inside), that host deadline is stale. So armed timerfds
- * are remembered here, by fd, with the offset their host deadline was
- * computed with, and re-armed when the page's `wake` word moved:
+ * set, a settime inside), that host deadline is stale. So armed timers are
+ * remembered here (timerfds by fd, POSIX timers by id) with the offset
+ * their host deadline was computed with, and re-armed when the page's
+ * `wake` word moved:
  *
  *   - absolute REALTIME timers keep their namespace deadline: new host
  *     deadline = namespace deadline - new REALTIME offset (frozen: as
@@ -14,9 +16,11 @@
  *   - relative timers, on any clock, run on MONOTONIC as the kernel's do:
  *     an advance shortens them, a REALTIME set does not.
  *
- * The next expiry comes from timerfd_gettime, so periodic timers keep their
- * phase; a deadline that moved into the past makes the timer due with the
- * expirations missed counted (TFD_IOC_SET_TICKS), as after that much time.
+ * The next expiry comes from timerfd_gettime (timer_gettime), so periodic
+ * timers keep their phase; a deadline that moved into the past makes the
+ * timer due, and a timerfd counts the expirations missed
+ * (TFD_IOC_SET_TICKS), as after that much time. (A POSIX timer's overrun
+ * count cannot be set: it fires once.)
  *
  * TFD_TIMER_CANCEL_ON_SET: a REALTIME timerfd armed absolute with it is
  * cancelled by any move of the namespace's REALTIME, as a host clock step
@@ -24,12 +28,13 @@
  * read() fails with ECANCELED.
  *
  * Who re-arms: the process itself, in the waits it makes through libc -
- * read() of a tracked timerfd, and the sliced waits of polls.c and waits.c,
- * which slice waits without a timeout too while timerfds are tracked. A
- * thread blocked in a raw syscall does not re-arm anything.
+ * read() of a tracked timerfd, the sleeps and sliced waits of waits.c and
+ * polls.c, which slice waits without a timeout too while timers are
+ * tracked. A process whose threads all wait elsewhere (sigwait, pause, raw
+ * syscalls) re-arms nothing until one of them comes by.
  *
- * Only fds below TIMENS_TIMERFDS are tracked; read() of any other fd costs
- * one comparison more.
+ * Only fds below TIMENS_TIMERFDS and TIMENS_POSIX_TIMERS POSIX timers are
+ * followed; read() of any fd costs one comparison more.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,6 +47,7 @@
 #include "libtimens.h"
 
 #define TIMENS_TIMERFDS 1024
+#define TIMENS_POSIX_TIMERS 256
 
 #ifndef TFD_TIMER_CANCEL_ON_SET
 #define TFD_TIMER_CANCEL_ON_SET (1 << 1)
@@ -62,9 +68,11 @@ struct timer {
 	clockid_t clock;     /* the timer's clock */
 	clockid_t follows;   /* the clock whose page offset its deadline follows */
 	int64_t base;        /* that offset when its host deadline was computed */
+	uintptr_t key;       /* POSIX timers: timer_t + 1; 0 = free */
 };
 
 static struct timer timers[TIMENS_TIMERFDS];
+static struct timer posix_timers[TIMENS_POSIX_TIMERS];
 static clockid_t created[TIMENS_TIMERFDS];  /* clock + 1 from timerfd_create; 0: unknown */
 static int tracked;           /* slots in use */
 static int following;         /* a thread is re-arming */
@@ -75,6 +83,8 @@ static int (*real_timerfd_gettime)(int, struct itimerspec *);
 static int (*real_poll)(struct pollfd *, nfds_t, int);
 static ssize_t (*real_read)(int, void *, size_t);
 static int (*real_close)(int);
+static int (*real_timer_settime)(timer_t, int, const struct itimerspec *, struct itimerspec *);
+static int (*real_timer_gettime)(timer_t, struct itimerspec *);
 
 clockid_t timens_timerfd_clock(int fd)
 {
@@ -128,24 +138,16 @@ static int64_t offset_ns(const struct timens_view *v, clockid_t id)
 	return timens_ts_ns(&(struct timespec){ .tv_sec = sec, .tv_nsec = nsec });
 }
 
-void timens_timerfd_armed(int fd, clockid_t clock, int flags, const struct itimerspec *value)
+/* Fill t for a timer on clock armed with flags and value; 0 if there is
+ * nothing to follow (disarmed, unknown clock, no page). */
+static uint32_t arm_state(struct timer *t, clockid_t clock, int flags, const struct itimerspec *value)
 {
-	struct timer *t;
 	struct timens_view v;
 	uint32_t state = ARMED;
 
-	if (fd < 0 || fd >= TIMENS_TIMERFDS)
-		return;
-	t = &timers[fd];
-	forget(fd);
-	if (clock < 0)
-		clock = timens_timerfd_clock(fd);
-	if (clock < 0)
-		return;  /* made before libtimens was loaded: not followed */
-	if (value->it_value.tv_sec == 0 && value->it_value.tv_nsec == 0)
-		return;  /* disarmed: nothing to follow */
-	if (!timens_read_view(&v))
-		return;
+	if (clock < 0 || (value->it_value.tv_sec == 0 && value->it_value.tv_nsec == 0) ||
+	    !timens_read_view(&v))
+		return 0;
 	t->clock = clock;
 	t->follows = follows(clock, flags);
 	t->base = offset_ns(&v, t->follows);
@@ -154,23 +156,121 @@ void timens_timerfd_armed(int fd, clockid_t clock, int flags, const struct itime
 	if ((flags & TFD_TIMER_ABSTIME) && (flags & TFD_TIMER_CANCEL_ON_SET) &&
 	    t->follows == CLOCK_REALTIME)
 		state |= CANCEL;
+	return state;
+}
+
+void timens_timerfd_armed(int fd, clockid_t clock, int flags, const struct itimerspec *value)
+{
+	uint32_t state;
+
+	if (fd < 0 || fd >= TIMENS_TIMERFDS)
+		return;
+	forget(fd);
+	state = arm_state(&timers[fd], clock >= 0 ? clock : timens_timerfd_clock(fd), flags, value);
+	if (state == 0)
+		return;
 	__atomic_fetch_add(&tracked, 1, __ATOMIC_RELAXED);
 	/* Last: a follower only looks at a slot whose state is set. */
-	__atomic_store_n(&t->state, state, __ATOMIC_RELEASE);
+	__atomic_store_n(&timers[fd].state, state, __ATOMIC_RELEASE);
+}
+
+static uintptr_t posix_key(timer_t id)
+{
+	return (uintptr_t)id + 1;  /* glibc's first timer_t is 0 */
+}
+
+void timens_posix_timer_forget(timer_t id)
+{
+	uintptr_t key = posix_key(id);
+
+	for (int i = 0; i < TIMENS_POSIX_TIMERS; i++) {
+		struct timer *t = &posix_timers[i];
+
+		if (__atomic_load_n(&t->key, __ATOMIC_ACQUIRE) == key) {
+			if (__atomic_exchange_n(&t->state, 0, __ATOMIC_RELAXED))
+				__atomic_fetch_sub(&tracked, 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&t->key, 0, __ATOMIC_RELEASE);
+		}
+	}
+}
+
+void timens_posix_timer_armed(timer_t id, clockid_t clock, int flags, const struct itimerspec *value)
+{
+	struct timer scratch = { 0 };
+	uint32_t state;
+
+	/* TIMER_ABSTIME is TFD_TIMER_ABSTIME; there is no cancel-on-set. */
+	timens_posix_timer_forget(id);
+	state = arm_state(&scratch, clock, flags & TIMER_ABSTIME, value);
+	if (state == 0)
+		return;
+	for (int i = 0; i < TIMENS_POSIX_TIMERS; i++) {
+		struct timer *t = &posix_timers[i];
+		uintptr_t free_slot = 0;
+
+		/* A slot is claimed with one compare-and-swap of its key. */
+		if (__atomic_compare_exchange_n(&t->key, &free_slot, posix_key(id), 0,
+						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+			t->clock = scratch.clock;
+			t->follows = scratch.follows;
+			t->base = scratch.base;
+			__atomic_fetch_add(&tracked, 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&t->state, state, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+	timens_warn_once("too many POSIX timers to follow", "the table is full",
+			 "a live change does not re-arm the newest");
 }
 
 /*
- * Re-arm one timer for the view v: its next expiry in namespace time is
- * host next expiry + the offset it was armed with; its new host deadline
- * is that - the offset now. Forget it if there is nothing left to follow.
+ * The setting that re-arms t, now armed as cur, for the page offset base:
+ * its next expiry in namespace time is host next expiry + the offset it
+ * was armed with; its new host deadline is that - base. Returns the
+ * expirations missed if that deadline has passed (then it is due now).
  */
-static void follow_one(int fd, const struct timens_view *v)
+static uint64_t rearm_setting(const struct timer *t, int64_t base, const struct itimerspec *cur,
+			      struct itimerspec *arm)
+{
+	int64_t now, host_new, interval = timens_ts_ns(&cur->it_interval);
+	uint64_t missed = 0;
+	struct timespec ts;
+
+	timens_real_clock_gettime(readable(t->clock), &ts);
+	now = timens_ts_ns(&ts);
+	host_new = timens_ns_add(timens_ns_add(timens_ns_add(now, timens_ts_ns(&cur->it_value)),
+					       t->base), -base);
+	if (host_new <= now) {
+		/* Due: the expirations missed are counted here, not by the
+		 * kernel (a host deadline before boot cannot even be armed). */
+		if (interval > 0) {
+			missed = (uint64_t)((now - host_new) / interval) + 1;
+			host_new = timens_ns_add(host_new, (int64_t)missed * interval);
+		} else {
+			host_new = now;
+		}
+	}
+	arm->it_interval = cur->it_interval;
+	if (t->state & ABSOLUTE)
+		arm->it_value = timens_ns_ts(host_new > 0 ? host_new : 1);
+	else
+		arm->it_value = timens_ns_ts(host_new > now ? host_new - now : 1);
+	return missed;
+}
+
+static int armed(const struct itimerspec *cur)
+{
+	return cur->it_value.tv_sec != 0 || cur->it_value.tv_nsec != 0;
+}
+
+/* Re-arm the timerfd fd for the view v; forget it if there is nothing left
+ * to follow; cancel it if it asked for that. */
+static void follow_timerfd(int fd, const struct timens_view *v)
 {
 	struct timer *t = &timers[fd];
-	int64_t base = offset_ns(v, t->follows), now, host_next, host_new;
-	uint64_t missed = 0;
+	int64_t base = offset_ns(v, t->follows);
 	struct itimerspec cur, arm;
-	struct timespec ts;
+	uint64_t missed;
 
 	if (base == t->base)
 		return;
@@ -178,28 +278,8 @@ static void follow_one(int fd, const struct timens_view *v)
 		forget(fd);  /* closed behind our back, or no timerfd any more */
 		return;
 	}
-	if (cur.it_value.tv_sec != 0 || cur.it_value.tv_nsec != 0) {
-		timens_real_clock_gettime(readable(t->clock), &ts);
-		now = timens_ts_ns(&ts);
-		host_next = timens_ns_add(now, timens_ts_ns(&cur.it_value));
-		host_new = timens_ns_add(timens_ns_add(host_next, t->base), -base);
-		arm.it_interval = cur.it_interval;
-		if (host_new <= now) {
-			/* Due: the expirations missed are counted here, not by the
-			 * kernel (a host deadline before boot cannot be armed). */
-			int64_t interval = timens_ts_ns(&cur.it_interval);
-
-			if (interval > 0) {
-				missed = (uint64_t)((now - host_new) / interval) + 1;
-				host_new = timens_ns_add(host_new, (int64_t)missed * interval);
-			} else {
-				host_new = now;
-			}
-		}
-		if (t->state & ABSOLUTE)
-			arm.it_value = timens_ns_ts(host_new > 0 ? host_new : 1);
-		else
-			arm.it_value = timens_ns_ts(host_new > now ? host_new - now : 1);
+	if (armed(&cur)) {
+		missed = rearm_setting(t, base, &cur, &arm);
 		real_timerfd_settime(fd, (t->state & ABSOLUTE ? TFD_TIMER_ABSTIME : 0) |
 				     (t->state & CANCEL ? TFD_TIMER_CANCEL_ON_SET : 0), &arm, NULL);
 		if (missed)
@@ -222,10 +302,31 @@ static void follow_one(int fd, const struct timens_view *v)
 	}
 }
 
+/* Re-arm a POSIX timer for the view v; forget it once it has expired. */
+static void follow_posix(struct timer *t, const struct timens_view *v)
+{
+	int64_t base = offset_ns(v, t->follows);
+	uintptr_t key = __atomic_load_n(&t->key, __ATOMIC_ACQUIRE);
+	timer_t id = (timer_t)(key - 1);
+	struct itimerspec cur, arm;
+
+	if (key == 0 || base == t->base)
+		return;
+	if (real_timer_gettime(id, &cur) != 0 || !armed(&cur)) {
+		timens_posix_timer_forget(id);
+		return;
+	}
+	rearm_setting(t, base, &cur, &arm);
+	real_timer_settime(id, t->state & ABSOLUTE ? TIMER_ABSTIME : 0, &arm, NULL);
+	t->base = base;
+}
+
 static int resolve(void)
 {
 	return TIMENS_NEXT(real_timerfd_settime, "timerfd_settime") &&
 	       TIMENS_NEXT(real_timerfd_gettime, "timerfd_gettime") &&
+	       TIMENS_NEXT(real_timer_settime, "timer_settime") &&
+	       TIMENS_NEXT(real_timer_gettime, "timer_gettime") &&
 	       TIMENS_NEXT(real_poll, "poll") && TIMENS_NEXT(real_read, "read");
 }
 
@@ -247,10 +348,14 @@ void timens_timers_follow(void)
 		return;
 	/* Stored before the page is read: a write after this moves wake again. */
 	__atomic_store_n(&followed, wake, __ATOMIC_RELAXED);
-	if (resolve() && timens_read_view(&v))
+	if (resolve() && timens_read_view(&v)) {
 		for (int fd = 0; fd < TIMENS_TIMERFDS; fd++)
 			if (__atomic_load_n(&timers[fd].state, __ATOMIC_ACQUIRE))
-				follow_one(fd, &v);
+				follow_timerfd(fd, &v);
+		for (int i = 0; i < TIMENS_POSIX_TIMERS; i++)
+			if (__atomic_load_n(&posix_timers[i].state, __ATOMIC_ACQUIRE))
+				follow_posix(&posix_timers[i], &v);
+	}
 	__atomic_store_n(&following, 0, __ATOMIC_RELEASE);
 	errno = saved_errno;
 }
