@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -358,6 +359,27 @@ void timens_timers_follow(void)
 	}
 	__atomic_store_n(&following, 0, __ATOMIC_RELEASE);
 	errno = saved_errno;
+}
+
+/* A forked child: POSIX timers are not inherited (timerfds are), and a
+ * thread that was re-arming in the parent does not exist here. */
+static void forked_child(void)
+{
+	int count = 0;
+
+	for (int i = 0; i < TIMENS_POSIX_TIMERS; i++) {
+		posix_timers[i].state = 0;
+		posix_timers[i].key = 0;
+	}
+	for (int fd = 0; fd < TIMENS_TIMERFDS; fd++)
+		count += timers[fd].state != 0;
+	tracked = count;
+	following = 0;
+}
+
+__attribute__((constructor)) static void timers_init(void)
+{
+	pthread_atfork(NULL, NULL, forked_child);
 }
 
 /* A read of a tracked timerfd: follow the page first; wait in slices if
