@@ -468,28 +468,44 @@ def test_live_change_reaches_every_reader(make_page, compile_probe):
             reader.wait()
 
 
+def stress_readers(page, compile_probe, a, b, threads):
+    """rt_stress processes reading PAGE for 3 s; call the result when they end."""
+    probe = compile_probe("rt_stress")
+    readers = [subprocess.Popen([str(probe), "3", str(threads), str(a), str(b)],
+                                env=preload_env(page.path), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    for reader in readers:
+        assert reader.stdout.readline() == "ready\n"
+
+    def running():
+        return any(reader.poll() is None for reader in readers)
+
+    def check():
+        """Every read had one offset or the other: none torn, none host time."""
+        for reader in readers:
+            out, err = reader.communicate(timeout=10)
+            assert reader.returncode == 0, err
+            reads, _, seen_a, _, seen_b, _, torn = parse_lines(out)["reads"]
+            assert torn == 0, out
+            assert reads == seen_a + seen_b
+            yield seen_a, seen_b, err
+
+    return running, check
+
+
 def test_no_torn_reads_while_a_writer_flips(make_page, compile_probe):
     a = 1000 * DAY + 123_456_789
     b = -1000 * DAY - 987_654_321
     page = make_page(a)
-    probe = compile_probe("rt_stress")
-    readers = [subprocess.Popen([str(probe), "3", "2", str(a), str(b)], env=preload_env(page.path),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for _ in range(2)]
-    for reader in readers:
-        assert reader.stdout.readline() == "ready\n"
+    running, check = stress_readers(page, compile_probe, a, b, threads=2)
     writes = 0
-    while any(reader.poll() is None for reader in readers):
+    while running():
         page.set_realtime_offset(b if writes % 2 == 0 else a)
         writes += 1
     assert writes > 1000
-    for reader in readers:
-        out, err = reader.communicate(timeout=10)
-        assert reader.returncode == 0 and err == "", err
-        counts = parse_lines(out)["reads"]
-        reads, seen_a, seen_b, torn = counts[0], counts[2], counts[4], counts[6]
-        assert torn == 0, out
-        assert seen_a > 0 and seen_b > 0 and reads == seen_a + seen_b
+    for seen_a, seen_b, err in check():
+        assert seen_a > 0 and seen_b > 0 and err == "", err
 
 
 # --- runtimes' own waiting ------------------------------------------------------
@@ -643,14 +659,9 @@ def test_readers_survive_writers_killed_mid_write(make_page, compile_probe):
 
     a, b = 1000 * DAY + 123_456_789, -1000 * DAY - 987_654_321
     page = make_page(a)
-    probe = compile_probe("rt_stress")
-    readers = [subprocess.Popen([str(probe), "3", "1", str(a), str(b)], env=preload_env(page.path),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for _ in range(2)]
-    for r in readers:
-        assert r.stdout.readline() == "ready\n"
+    running, check = stress_readers(page, compile_probe, a, b, threads=1)
     kills = 0
-    while any(r.poll() is None for r in readers):
+    while running():
         writer = subprocess.Popen([sys.executable, "-c", WRITER_LOOP, str(page.path), str(a), str(b)],
                                   stdout=subprocess.PIPE, text=True)
         assert writer.stdout.readline() == "ready\n"
@@ -659,12 +670,7 @@ def test_readers_survive_writers_killed_mid_write(make_page, compile_probe):
         writer.wait()
         kills += 1
     assert kills > 3
-    for r in readers:
-        out, err = r.communicate(timeout=10)
-        assert r.returncode == 0, err
-        counts = parse_lines(out)["reads"]
-        assert counts[6] == 0, out  # torn or host time: neither offset
-        assert counts[0] == counts[2] + counts[4]
+    assert len(list(check())) == 2
     page.set_realtime_offset(5 * DAY)  # repairs a page left odd, if any
     assert page.read_realtime_offset() == 5 * DAY
 
