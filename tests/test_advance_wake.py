@@ -63,6 +63,7 @@ ADVANCE = {
     "posix_timer_abs_realtime": "fired",
     "posix_timer_rel_monotonic": "fired",
     "posix_timer_in_sleep": "fired",
+    "posix_timer_sigwait": "fired",
     "cond_realtime": "ETIMEDOUT",
     "cond_monotonic": "ETIMEDOUT",
     "sem_realtime": "ETIMEDOUT",
@@ -241,6 +242,50 @@ def test_a_frozen_realtime_holds_timers_until_unfrozen(page, compile_probe):
             "sleep_abs_realtime": ["0"], "timerfd_abs_realtime_epoll": ["expired1"]}
     finally:
         stop(procs)
+
+
+# Real programs waiting 30 minutes in their own ways, and how they exit
+# when that time has passed. `timeout` arms a POSIX timer and waits in
+# sigsuspend; 124 is its "timed out".
+PROGRAMS = {
+    "sleep": (["sleep", "1800"], 0),
+    "timeout": (["timeout", "1800", "sleep", "7200"], 124),
+    "perl": (["perl", "-e", "sleep 1800"], 0),
+    "tclsh": (["tclsh"], 0),
+    "node": (["node", "-e", "setTimeout(() => {}, 1800 * 1000)"], 0),
+    "python threading.Event": ([sys.executable, "-c", "import threading; threading.Event().wait(1800)"], 0),
+}
+
+
+def test_real_programs_wake_after_an_advance(page):
+    env = dict(os.environ, LD_PRELOAD=str(LIB), TIMENS_PAGE=str(page.path))
+    procs = {name: subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True)
+             for name, (argv, _) in PROGRAMS.items()}
+    try:
+        procs["tclsh"].stdin.write("after 1800000\n")
+        procs["tclsh"].stdin.close()
+        deadline = time.monotonic() + WITHIN
+        while not all(asleep(p.pid) for p in procs.values()):
+            assert time.monotonic() < deadline, "the programs did not go to sleep"
+            time.sleep(0.05)
+        time.sleep(1)  # node and timeout start more than one process or thread
+        page.advance(HOUR)
+        deadline = time.monotonic() + WITHIN
+        for name, proc in procs.items():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{name} still waits {WITHIN} s after an advance of an hour")
+            assert (proc.returncode, proc.stderr.read()) == (PROGRAMS[name][1], ""), name
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stderr):
+                if not stream.closed:
+                    stream.close()
 
 
 def test_asyncio_in_a_namespace_made_by_timens(timens, rundir):

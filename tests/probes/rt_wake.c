@@ -111,21 +111,28 @@ static void on_alarm(int sig)
 }
 
 /* A POSIX timer 30 min ahead that signals SIGALRM; then wait for it in
- * an endless poll, or in sleep (a signal ends either). */
-static int posix_timer_case(clockid_t clock, int flags, int in_sleep)
+ * an endless poll, in sleep (a signal ends either), or in sigwaitinfo. */
+static int posix_timer_case(clockid_t clock, int flags, const char *how)
 {
 	struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM };
 	struct itimerspec its = { .it_value = flags ? ns_deadline(clock, WAIT_NS) : ns_ts(WAIT_NS) };
+	sigset_t alarm;
 	timer_t id;
 
 	signal(SIGALRM, on_alarm);
+	sigemptyset(&alarm);
+	sigaddset(&alarm, SIGALRM);
+	if (strcmp(how, "sigwait") == 0)
+		sigprocmask(SIG_BLOCK, &alarm, NULL);
 	if (timer_create(clock, &sev, &id) != 0 || timer_settime(id, flags, &its, NULL) != 0) {
 		printf("error timer %s\n", strerror(errno));
 		exit(2);
 	}
 	ready();
-	if (in_sleep)
+	if (strcmp(how, "sleep") == 0)
 		return done(sleep(6 * WAIT_NS / NSEC_PER_SEC) > 0 && fired ? "fired" : "slept", 0);
+	if (strcmp(how, "sigwait") == 0)
+		return done("fired", sigwaitinfo(&alarm, NULL) == SIGALRM ? 0 : errno);
 	while (!fired)
 		if (poll(NULL, 0, -1) != 0 && errno != EINTR)
 			return done("", errno);
@@ -233,11 +240,13 @@ int main(int argc, char **argv)
 	if (strcmp(c, "timerfd_cancel_epoll") == 0)
 		return timerfd_case(CLOCK_REALTIME, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, "epoll");
 	if (strcmp(c, "posix_timer_abs_realtime") == 0)
-		return posix_timer_case(CLOCK_REALTIME, TIMER_ABSTIME, 0);
+		return posix_timer_case(CLOCK_REALTIME, TIMER_ABSTIME, "poll");
 	if (strcmp(c, "posix_timer_rel_monotonic") == 0)
-		return posix_timer_case(CLOCK_MONOTONIC, 0, 0);
+		return posix_timer_case(CLOCK_MONOTONIC, 0, "poll");
 	if (strcmp(c, "posix_timer_in_sleep") == 0)  /* sleep ends early, by the signal */
-		return posix_timer_case(CLOCK_MONOTONIC, 0, 1);
+		return posix_timer_case(CLOCK_MONOTONIC, 0, "sleep");
+	if (strcmp(c, "posix_timer_sigwait") == 0)
+		return posix_timer_case(CLOCK_MONOTONIC, 0, "sigwait");
 	if (strcmp(c, "cond_realtime") == 0)
 		return cond_case(CLOCK_REALTIME);
 	if (strcmp(c, "cond_monotonic") == 0)

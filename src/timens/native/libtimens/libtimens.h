@@ -16,6 +16,7 @@
  *                (the write itself is ../page_write.c, shared with Python)
  *   waits.c      sleeps and timed waits that follow live changes of the page
  *   polls.c      poll, select and epoll timeouts on the namespace's MONOTONIC
+ *   signals.c    sigsuspend, pause, sigwait*: there when timers are re-armed
  *   timers.c     timerfds and POSIX timers re-armed after live changes,
  *                TFD_TIMER_CANCEL_ON_SET
  *
@@ -35,6 +36,7 @@
 #ifndef LIBTIMENS_H
 #define LIBTIMENS_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -201,6 +203,14 @@ int timens_timeout_start(struct timens_timeout *t, int64_t timeout_ns);
 int64_t timens_timeout_slice(struct timens_timeout *t);
 /* What is left of the timeout, in ns. */
 int64_t timens_timeout_left(const struct timens_timeout *t);
+
+/*
+ * Wait in slices until fn returns non-zero (an event, an error) or t ends
+ * (then 0). fn(arg, slice_ns, mask) makes one kernel wait of slice_ns with
+ * mask as the signal mask (user_mask, or the caller's own if NULL).
+ */
+typedef int (*timens_slice_fn)(void *arg, int64_t slice_ns, const sigset_t *mask);
+int timens_slices(struct timens_timeout *t, const sigset_t *user_mask, timens_slice_fn fn, void *arg);
 
 /* --- timers.c ---------------------------------------------------------- */
 

@@ -30,37 +30,6 @@ static int slice_ms(int64_t ns)
 	return (int)((ns + 999999) / 1000000);
 }
 
-/* One slice of slice_ns, waited for with mask as the signal mask. */
-typedef int (*slice_fn)(void *arg, int64_t slice_ns, const sigset_t *mask);
-
-/*
- * Slices until an event, an error or the end of t. Between slices every
- * signal is blocked, and each slice applies the caller's mask (user_mask,
- * else the one it had) atomically, as ppoll does: a signal that comes
- * while libtimens looks at the clock is delivered inside the next slice
- * and ends the wait with EINTR, as it would have ended the caller's one
- * wait. (A re-armed timer's signal comes exactly then.)
- */
-static int sliced(struct timens_timeout *t, const sigset_t *user_mask, slice_fn fn, void *arg)
-{
-	sigset_t all, old;
-	int64_t slice;
-	int ret = 0, saved_errno;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	while ((slice = timens_timeout_slice(t)) > 0) {
-		ret = fn(arg, slice, user_mask ? user_mask : &old);
-		if (ret != 0)
-			break;
-		timens_timers_follow();
-	}
-	saved_errno = errno;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	errno = saved_errno;
-	return ret;
-}
-
 static int valid_timespec(const struct timespec *ts)
 {
 	return ts == NULL || (ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < TIMENS_NSEC_PER_SEC);
@@ -89,7 +58,7 @@ TIMENS_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 
 	if (!timens_timeout_start(&t, timeout < 0 ? -1 : timeout * 1000000LL))
 		return TIMENS_NEXT(next, "poll")(fds, nfds, timeout);
-	return sliced(&t, NULL, poll_slice, &(struct poll_args){ fds, nfds });
+	return timens_slices(&t, NULL, poll_slice, &(struct poll_args){ fds, nfds });
 }
 
 TIMENS_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
@@ -100,7 +69,7 @@ TIMENS_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *
 
 	if (!valid_timespec(tmo) || !timens_timeout_start(&t, tmo == NULL ? -1 : timens_ts_ns(tmo)))
 		return TIMENS_NEXT(next, "ppoll")(fds, nfds, tmo, sigmask);
-	return sliced(&t, sigmask, poll_slice, &(struct poll_args){ fds, nfds });
+	return timens_slices(&t, sigmask, poll_slice, &(struct poll_args){ fds, nfds });
 }
 
 /* --- epoll ------------------------------------------------------------------- */
@@ -131,7 +100,7 @@ TIMENS_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents
 
 	if (!timens_timeout_start(&t, timeout < 0 ? -1 : timeout * 1000000LL))
 		return TIMENS_NEXT(next, "epoll_wait")(epfd, events, maxevents, timeout);
-	return sliced(&t, NULL, epoll_slice, &(struct epoll_args){ epfd, events, maxevents, 0 });
+	return timens_slices(&t, NULL, epoll_slice, &(struct epoll_args){ epfd, events, maxevents, 0 });
 }
 
 TIMENS_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,
@@ -142,7 +111,7 @@ TIMENS_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevent
 
 	if (!timens_timeout_start(&t, timeout < 0 ? -1 : timeout * 1000000LL))
 		return TIMENS_NEXT(next, "epoll_pwait")(epfd, events, maxevents, timeout, sigmask);
-	return sliced(&t, sigmask, epoll_slice, &(struct epoll_args){ epfd, events, maxevents, 0 });
+	return timens_slices(&t, sigmask, epoll_slice, &(struct epoll_args){ epfd, events, maxevents, 0 });
 }
 
 TIMENS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
@@ -153,7 +122,7 @@ TIMENS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxeven
 
 	if (!valid_timespec(tmo) || !timens_timeout_start(&t, tmo == NULL ? -1 : timens_ts_ns(tmo)))
 		return TIMENS_NEXT(next, "epoll_pwait2")(epfd, events, maxevents, tmo, sigmask);
-	return sliced(&t, sigmask, epoll_slice, &(struct epoll_args){ epfd, events, maxevents, 1 });
+	return timens_slices(&t, sigmask, epoll_slice, &(struct epoll_args){ epfd, events, maxevents, 1 });
 }
 
 /* --- select, pselect ------------------------------------------------------------ */
@@ -206,7 +175,7 @@ TIMENS_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timev
 		     timens_ts_ns(&(struct timespec){ .tv_sec = tmo->tv_sec, .tv_nsec = tmo->tv_usec * 1000L });
 	if (nfds < 0 || nfds > FD_SETSIZE || ns == -2 || !timens_timeout_start(&t, ns))
 		return TIMENS_NEXT(next, "select")(nfds, r, w, e, tmo);
-	ret = sliced(&t, NULL, select_slice, save_sets(&a, nfds, r, w, e));
+	ret = timens_slices(&t, NULL, select_slice, save_sets(&a, nfds, r, w, e));
 	if (tmo != NULL) {
 		/* Linux leaves the time not slept in the caller's timeval. */
 		left = ret == 0 ? 0 : timens_timeout_left(&t);
@@ -226,5 +195,5 @@ TIMENS_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struc
 	if (nfds < 0 || nfds > FD_SETSIZE || !valid_timespec(tmo) ||
 	    !timens_timeout_start(&t, tmo == NULL ? -1 : timens_ts_ns(tmo)))
 		return TIMENS_NEXT(next, "pselect")(nfds, r, w, e, tmo, sigmask);
-	return sliced(&t, sigmask, select_slice, save_sets(&a, nfds, r, w, e));
+	return timens_slices(&t, sigmask, select_slice, save_sets(&a, nfds, r, w, e));
 }

@@ -314,3 +314,28 @@ int64_t timens_timeout_slice(struct timens_timeout *t)
 
 	return left < TIMENS_SLICE_NS ? left : TIMENS_SLICE_NS;
 }
+
+/* Between slices every signal is blocked, and each slice applies the
+ * caller's mask atomically, as ppoll does: a signal that comes while
+ * libtimens looks at the clock is delivered inside the next slice and ends
+ * the wait with EINTR, as it would have ended the caller's one wait. (A
+ * re-armed timer's signal comes exactly then.) */
+int timens_slices(struct timens_timeout *t, const sigset_t *user_mask, timens_slice_fn fn, void *arg)
+{
+	sigset_t all, old;
+	int64_t slice;
+	int ret = 0, saved_errno;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	while ((slice = timens_timeout_slice(t)) > 0) {
+		ret = fn(arg, slice, user_mask ? user_mask : &old);
+		if (ret != 0)
+			break;
+		timens_timers_follow();
+	}
+	saved_errno = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved_errno;
+	return ret;
+}
