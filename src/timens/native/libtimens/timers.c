@@ -23,9 +23,11 @@
  * count cannot be set: it fires once.)
  *
  * TFD_TIMER_CANCEL_ON_SET: a REALTIME timerfd armed absolute with it is
- * cancelled by any move of the namespace's REALTIME, as a host clock step
- * would cancel it: it becomes readable (TFD_IOC_SET_TICKS), and the next
- * read() fails with ECANCELED.
+ * cancelled when the namespace's REALTIME jumps against its MONOTONIC (a
+ * set, a settime inside), which is what the kernel checks on a host clock
+ * step: it becomes readable (TFD_IOC_SET_TICKS), and the next read()
+ * fails with ECANCELED. An advance moves both clocks alike: time passed,
+ * nothing was set, and the timer fires if its deadline came.
  *
  * Who re-arms: the process itself, in the waits it makes through libc -
  * read() of a tracked timerfd, the sleeps and sliced waits of waits.c and
@@ -69,6 +71,7 @@ struct timer {
 	clockid_t clock;     /* the timer's clock */
 	clockid_t follows;   /* the clock whose page offset its deadline follows */
 	int64_t base;        /* that offset when its host deadline was computed */
+	int64_t skew;        /* CANCEL: REALTIME - MONOTONIC offsets then */
 	uintptr_t key;       /* POSIX timers: timer_t + 1; 0 = free */
 };
 
@@ -139,6 +142,12 @@ static int64_t offset_ns(const struct timens_view *v, clockid_t id)
 	return timens_ts_ns(&(struct timespec){ .tv_sec = sec, .tv_nsec = nsec });
 }
 
+/* How far the namespace's REALTIME stands from its MONOTONIC, beyond the host's. */
+static int64_t skew_of(const struct timens_view *v)
+{
+	return timens_ns_add(offset_ns(v, CLOCK_REALTIME), -offset_ns(v, CLOCK_MONOTONIC));
+}
+
 /* Fill t for a timer on clock armed with flags and value; 0 if there is
  * nothing to follow (disarmed, unknown clock, no page). */
 static uint32_t arm_state(struct timer *t, clockid_t clock, int flags, const struct itimerspec *value)
@@ -152,6 +161,7 @@ static uint32_t arm_state(struct timer *t, clockid_t clock, int flags, const str
 	t->clock = clock;
 	t->follows = follows(clock, flags);
 	t->base = offset_ns(&v, t->follows);
+	t->skew = skew_of(&v);
 	if (flags & TFD_TIMER_ABSTIME)
 		state |= ABSOLUTE;
 	if ((flags & TFD_TIMER_ABSTIME) && (flags & TFD_TIMER_CANCEL_ON_SET) &&
@@ -215,6 +225,7 @@ void timens_posix_timer_armed(timer_t id, clockid_t clock, int flags, const stru
 			t->clock = scratch.clock;
 			t->follows = scratch.follows;
 			t->base = scratch.base;
+			t->skew = scratch.skew;
 			__atomic_fetch_add(&tracked, 1, __ATOMIC_RELAXED);
 			__atomic_store_n(&t->state, state, __ATOMIC_RELEASE);
 			return;
@@ -269,11 +280,12 @@ static int armed(const struct itimerspec *cur)
 static void follow_timerfd(int fd, const struct timens_view *v)
 {
 	struct timer *t = &timers[fd];
-	int64_t base = offset_ns(v, t->follows);
+	int64_t base = offset_ns(v, t->follows), skew = skew_of(v);
+	int cancel = (t->state & CANCEL) && skew != t->skew;
 	struct itimerspec cur, arm;
 	uint64_t missed;
 
-	if (base == t->base)
+	if (base == t->base && !cancel)
 		return;
 	if (real_timerfd_gettime(fd, &cur) != 0) {
 		forget(fd);  /* closed behind our back, or no timerfd any more */
@@ -290,7 +302,8 @@ static void follow_timerfd(int fd, const struct timens_view *v)
 		return;
 	}
 	t->base = base;
-	if (t->state & CANCEL) {
+	t->skew = skew;
+	if (cancel) {
 		uint64_t one = 1;
 
 		__atomic_store_n(&t->cancelled, 1, __ATOMIC_RELAXED);

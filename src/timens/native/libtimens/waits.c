@@ -16,7 +16,9 @@
  *     wait in slices of at most TIMENS_SLICE_NS; after each slice the
  *     namespace clock decides whether the deadline has passed, and tracked
  *     timers are re-armed if the page moved (timers.c). A wait shorter
- *     than one slice, or without a deadline, stays one kernel wait.
+ *     than one slice, or without a deadline, stays one kernel wait (unless
+ *     the process has timers to re-arm: then waits without a deadline are
+ *     sliced too).
  *
  * Relative sleeps are measured on the namespace's MONOTONIC clock (as the
  * kernel measures them on its own), so an advance ends them too.
