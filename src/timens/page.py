@@ -198,10 +198,10 @@ class ClockPage:
 
     def read(self):
         """A consistent PageView of the page."""
-        lib = _lib()
-        state = lib.State()
         import ctypes
 
+        lib = _lib()
+        state = lib.State()
         self._check(lib.timens_page_snapshot(self._fd, ctypes.byref(state)))
         frozen = bool(state.flags & FLAG_FROZEN)
         frozen_at = join_ns(state.frozen_sec, state.frozen_nsec) if frozen else None
