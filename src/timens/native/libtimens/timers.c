@@ -119,7 +119,7 @@ static clockid_t follows(clockid_t clock, int flags)
 {
 	if (!(flags & TFD_TIMER_ABSTIME))
 		return CLOCK_MONOTONIC;
-	if (clock == CLOCK_REALTIME || clock == CLOCK_REALTIME_ALARM)
+	if (clock == CLOCK_REALTIME || clock == CLOCK_REALTIME_ALARM || clock == CLOCK_TAI)
 		return CLOCK_REALTIME;
 	if (clock == CLOCK_BOOTTIME || clock == CLOCK_BOOTTIME_ALARM)
 		return CLOCK_BOOTTIME;
