@@ -167,6 +167,22 @@ def advanced(compile_probe, tmp_path_factory):
             stop(procs)
 
 
+def test_fortified_builds_wake_too(page, compile_probe):
+    """_FORTIFY_SOURCE builds read and poll through __read_chk and __poll_chk."""
+    probe = compile_probe("rt_wake", "-O2", "-D_FORTIFY_SOURCE=2")
+    imports = subprocess.run(["nm", "-D", "--undefined-only", str(probe)], capture_output=True, text=True,
+                             check=True).stdout
+    assert "__read_chk" in imports and "__poll_chk" in imports
+    procs = start(page.path, ["timerfd_abs_realtime_read", "timerfd_abs_realtime_poll"], probe)
+    try:
+        page.advance(HOUR)
+        ended = finish(procs)
+        assert {case: got and got["ret"] for case, got in ended.items()} == {
+            "timerfd_abs_realtime_read": ["expired1"], "timerfd_abs_realtime_poll": ["expired1"]}
+    finally:
+        stop(procs)
+
+
 @pytest.mark.parametrize("case", ADVANCE)
 def test_an_advance_ends_the_wait(advanced, case):
     got = advanced[case]

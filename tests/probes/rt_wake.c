@@ -72,13 +72,18 @@ static int armed_timerfd(clockid_t clock, int flags, int64_t interval)
 	return fd;
 }
 
+/* Sizes the compiler cannot see, so that a _FORTIFY_SOURCE build calls
+ * __read_chk and __poll_chk (test_advance_wake.py builds it so too). */
+static volatile size_t eight = sizeof(uint64_t);
+static volatile nfds_t one = 1;
+
 /* read() the timerfd: "expired N", or the error (ECANCELED). */
 static int read_timerfd(int fd)
 {
 	uint64_t n;
 	char what[32];
 
-	if (read(fd, &n, sizeof(n)) != sizeof(n))
+	if (read(fd, &n, eight) != sizeof(n))
 		return done("", errno);
 	snprintf(what, sizeof(what), "expired%llu", (unsigned long long)n);
 	return done(what, 0);
@@ -91,7 +96,7 @@ static int timerfd_case(clockid_t clock, int flags, const char *how)
 	struct epoll_event ev = { .events = EPOLLIN }, got;
 
 	ready();
-	if (strcmp(how, "poll") == 0 && poll(&pfd, 1, -1) != 1)
+	if (strcmp(how, "poll") == 0 && poll(&pfd, one, -1) != 1)
 		return done("", errno);
 	if (strcmp(how, "epoll") == 0) {
 		int ep = epoll_create1(EPOLL_CLOEXEC);

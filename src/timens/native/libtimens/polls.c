@@ -72,6 +72,26 @@ TIMENS_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *
 	return timens_slices(&t, sigmask, poll_slice, &(struct poll_args){ fds, nfds });
 }
 
+/* The _FORTIFY_SOURCE forms: checked by libc, then waited for as above. */
+TIMENS_EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen)
+{
+	static int (*next)(struct pollfd *, nfds_t, int, size_t);
+
+	if (fdslen / sizeof(*fds) < nfds)
+		return TIMENS_NEXT(next, "__poll_chk")(fds, nfds, timeout, fdslen);  /* aborts */
+	return poll(fds, nfds, timeout);
+}
+
+TIMENS_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
+			      const sigset_t *sigmask, size_t fdslen)
+{
+	static int (*next)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *, size_t);
+
+	if (fdslen / sizeof(*fds) < nfds)
+		return TIMENS_NEXT(next, "__ppoll_chk")(fds, nfds, tmo, sigmask, fdslen);  /* aborts */
+	return ppoll(fds, nfds, tmo, sigmask);
+}
+
 /* --- epoll ------------------------------------------------------------------- */
 
 struct epoll_args {

@@ -436,6 +436,16 @@ TIMENS_EXPORT ssize_t read(int fd, void *buf, size_t n)
 	return TIMENS_NEXT(real_read, "read")(fd, buf, n);
 }
 
+/* read() as _FORTIFY_SOURCE builds call it. */
+TIMENS_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	static ssize_t (*next)(int, void *, size_t, size_t);
+
+	if (__builtin_expect(tracked_fd(fd), 0) && n <= buflen && resolve())
+		return timerfd_read(fd, buf, n);
+	return TIMENS_NEXT(next, "__read_chk")(fd, buf, n, buflen);
+}
+
 TIMENS_EXPORT int close(int fd)
 {
 	if (__builtin_expect(tracked_fd(fd), 0))
