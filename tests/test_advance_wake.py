@@ -48,6 +48,7 @@ ADVANCE = {
     "nanosleep": "0",
     "sleep": "0",
     "usleep": "0",
+    "thrd_sleep": "0",
     "timerfd_abs_realtime_read": "expired1",
     "timerfd_abs_realtime_poll": "expired1",
     "timerfd_abs_realtime_epoll": "expired1",

@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/timerfd.h>
+#include <threads.h>
 
 #define WAIT_NS (30 * 60 * NSEC_PER_SEC)
 
@@ -219,6 +220,10 @@ int main(int argc, char **argv)
 	if (strcmp(c, "sleep") == 0) {
 		ready();
 		return done("0", sleep(WAIT_NS / NSEC_PER_SEC) == 0 ? 0 : EINTR);
+	}
+	if (strcmp(c, "thrd_sleep") == 0) {
+		ready();
+		return done("0", thrd_sleep(&req, NULL) == 0 ? 0 : EINTR);
 	}
 	if (strcmp(c, "usleep") == 0) {
 		ready();

@@ -7,7 +7,8 @@
  * clocks and does not see the page, so a program already waiting would
  * sleep on as if nothing happened. Two ways to follow the page:
  *
- *   - Sleeps libtimens owns (clock_nanosleep, nanosleep, usleep, sleep)
+ *   - Sleeps libtimens owns (clock_nanosleep, nanosleep, usleep, sleep,
+ *     thrd_sleep)
  *     wait on the page's `wake` word with FUTEX_WAIT_BITSET and the host
  *     deadline. The writer bumps `wake` and wakes every sleeper after each
  *     write; a sleeper then computes its deadline again. No periodic cost.
@@ -251,6 +252,17 @@ TIMENS_EXPORT unsigned int sleep(unsigned int seconds)
 		return 0;
 	errno = saved_errno;
 	return (unsigned int)rem.tv_sec + (rem.tv_nsec > 0);
+}
+
+/* C11's sleep: 0, -1 when a signal ended it, another negative value on error. */
+TIMENS_EXPORT int thrd_sleep(const struct timespec *req, struct timespec *rem)
+{
+	static int (*next)(const struct timespec *, struct timespec *);
+	int err = timens_sleep(CLOCK_MONOTONIC, 0, req, rem);
+
+	if (err < 0)
+		return TIMENS_NEXT(next, "thrd_sleep")(req, rem);
+	return err == 0 ? 0 : err == EINTR ? -1 : -2;
 }
 
 /* --- waits the kernel does: in slices ----------------------------------------- */
