@@ -280,24 +280,6 @@ TIMENS_EXPORT int timer_settime(timer_t timerid, int flags, const struct itimers
  */
 #define COND_CLOCK_MONOTONIC_BIT 2u
 
-/* One slice of a condition wait (waits.c): timedwait, or clockwait on clock. */
-struct cond_wait {
-	int (*timed)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
-	int (*clocked)(pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *);
-	pthread_cond_t *cond;
-	pthread_mutex_t *mutex;
-	clockid_t clock;
-};
-
-static int cond_slice(void *arg, const struct timespec *host_abs)
-{
-	struct cond_wait *w = arg;
-
-	if (w->timed)
-		return w->timed(w->cond, w->mutex, host_abs);
-	return w->clocked(w->cond, w->mutex, w->clock, host_abs);
-}
-
 static clockid_t cond_clock(pthread_cond_t *cond)
 {
 	return (__atomic_load_n(&cond->__data.__wrefs, __ATOMIC_RELAXED) &
@@ -321,8 +303,8 @@ TIMENS_EXPORT int pthread_cond_timedwait(pthread_cond_t *restrict cond,
 			fn = dlsym(RTLD_NEXT, "pthread_cond_timedwait");
 		__atomic_store_n(&next, fn, __ATOMIC_RELAXED);
 	}
-	ret = timens_sliced_until(cond_clock(cond), abstime, cond_slice,
-				  &(struct cond_wait){ .timed = fn, .cond = cond, .mutex = mutex });
+	ret = timens_cond_sliced(&(struct timens_cond_wait){ .timed = fn, .cond = cond, .mutex = mutex,
+							    .clock = cond_clock(cond) }, abstime);
 	if (ret >= 0)
 		return ret;
 	return fn(cond, mutex, timens_host_deadline(cond_clock(cond), abstime, &buf));
@@ -334,10 +316,10 @@ TIMENS_EXPORT int pthread_cond_clockwait(pthread_cond_t *restrict cond,
 {
 	static int (*next)(pthread_cond_t *, pthread_mutex_t *, clockid_t,
 			   const struct timespec *);
-	struct cond_wait wait = { .clocked = TIMENS_NEXT(next, "pthread_cond_clockwait"),
-				  .cond = cond, .mutex = mutex, .clock = id };
+	struct timens_cond_wait wait = { .clocked = TIMENS_NEXT(next, "pthread_cond_clockwait"),
+					 .cond = cond, .mutex = mutex, .clock = id };
 	struct timespec buf;
-	int ret = timens_sliced_until(id, abstime, cond_slice, &wait);
+	int ret = timens_cond_sliced(&wait, abstime);
 
 	if (ret >= 0)
 		return ret;
@@ -346,47 +328,16 @@ TIMENS_EXPORT int pthread_cond_clockwait(pthread_cond_t *restrict cond,
 
 /* --- semaphores, mutexes, rwlocks, threads ------------------------------- */
 
-/* One slice of a semaphore wait (waits.c), and its -1/errno result. */
-struct sem_wait {
-	int (*timed)(sem_t *, const struct timespec *);
-	int (*clocked)(sem_t *, clockid_t, const struct timespec *);
-	sem_t *sem;
-	clockid_t clock;
-	int ret;
-};
-
-static int sem_slice(void *arg, const struct timespec *host_abs)
-{
-	struct sem_wait *w = arg;
-	int saved_errno = errno, err;
-
-	w->ret = w->timed ? w->timed(w->sem, host_abs) : w->clocked(w->sem, w->clock, host_abs);
-	err = w->ret == 0 ? 0 : errno;
-	errno = saved_errno;
-	return err;
-}
-
-/* 0 with wait->ret (and errno) set if the sliced wait ran, -1 if not. */
-static int sem_sliced(clockid_t id, const struct timespec *abstime, struct sem_wait *wait)
-{
-	int err = timens_sliced_until(id, abstime, sem_slice, wait);
-
-	if (err < 0)
-		return -1;
-	wait->ret = err ? -1 : 0;
-	if (err)
-		errno = err;
-	return 0;
-}
-
 TIMENS_EXPORT int sem_timedwait(sem_t *restrict sem, const struct timespec *restrict abstime)
 {
 	static int (*next)(sem_t *, const struct timespec *);
-	struct sem_wait wait = { .timed = TIMENS_NEXT(next, "sem_timedwait"), .sem = sem };
+	struct timens_sem_wait wait = { .timed = TIMENS_NEXT(next, "sem_timedwait"), .sem = sem,
+					.clock = CLOCK_REALTIME };
 	struct timespec buf;
+	int ret;
 
-	if (sem_sliced(CLOCK_REALTIME, abstime, &wait) == 0)
-		return wait.ret;
+	if (timens_sem_sliced(&wait, abstime, &ret) == 0)
+		return ret;
 	return wait.timed(sem, timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }
 
@@ -394,11 +345,13 @@ TIMENS_EXPORT int sem_clockwait(sem_t *restrict sem, clockid_t id,
 				const struct timespec *restrict abstime)
 {
 	static int (*next)(sem_t *, clockid_t, const struct timespec *);
-	struct sem_wait wait = { .clocked = TIMENS_NEXT(next, "sem_clockwait"), .sem = sem, .clock = id };
+	struct timens_sem_wait wait = { .clocked = TIMENS_NEXT(next, "sem_clockwait"), .sem = sem,
+					.clock = id };
 	struct timespec buf;
+	int ret;
 
-	if (sem_sliced(id, abstime, &wait) == 0)
-		return wait.ret;
+	if (timens_sem_sliced(&wait, abstime, &ret) == 0)
+		return ret;
 	return wait.clocked(sem, id, timens_host_deadline(id, abstime, &buf));
 }
 

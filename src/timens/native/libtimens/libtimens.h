@@ -36,6 +36,8 @@
 #ifndef LIBTIMENS_H
 #define LIBTIMENS_H
 
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -181,16 +183,28 @@ int timens_real_clock_nanosleep(clockid_t id, int flags, const struct timespec *
  */
 int timens_sleep(clockid_t id, int flags, const struct timespec *req, struct timespec *rem);
 
-/*
- * Wait until the namespace's clock id (REALTIME or MONOTONIC) reaches abs,
- * in slices: wait(arg, host_abs) makes one kernel wait until host_abs on
- * the kernel's clock id and returns 0, ETIMEDOUT or another errno value.
- * Returns the first result that is not ETIMEDOUT, ETIMEDOUT once the
- * namespace clock is past abs, or -1 if the real call should wait alone
- * (no page, another clock, an invalid abs).
- */
-typedef int (*timens_wait_fn)(void *arg, const struct timespec *host_abs);
-int timens_sliced_until(clockid_t id, const struct timespec *abs, timens_wait_fn wait, void *arg);
+/* A condition wait, sliced: pthread_cond_timedwait (timed) or
+ * pthread_cond_clockwait (clocked), on clock. Returns what they return, or
+ * -1 if the real call should wait alone. */
+struct timens_cond_wait {
+	int (*timed)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
+	int (*clocked)(pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *);
+	pthread_cond_t *cond;
+	pthread_mutex_t *mutex;
+	clockid_t clock;
+};
+int timens_cond_sliced(struct timens_cond_wait *w, const struct timespec *abstime);
+
+/* A semaphore wait, sliced: sem_timedwait or sem_clockwait on clock. 0
+ * with *ret (and errno) as they set them, or -1 if the real call should
+ * wait alone. */
+struct timens_sem_wait {
+	int (*timed)(sem_t *, const struct timespec *);
+	int (*clocked)(sem_t *, clockid_t, const struct timespec *);
+	sem_t *sem;
+	clockid_t clock;
+};
+int timens_sem_sliced(struct timens_sem_wait *w, const struct timespec *abstime, int *ret);
 
 /* A relative timeout (poll, select, epoll) on the namespace's MONOTONIC. */
 struct timens_timeout {

@@ -267,7 +267,16 @@ TIMENS_EXPORT int thrd_sleep(const struct timespec *req, struct timespec *rem)
 
 /* --- waits the kernel does: in slices ----------------------------------------- */
 
-int timens_sliced_until(clockid_t id, const struct timespec *abs, timens_wait_fn wait, void *arg)
+/*
+ * Wait until the namespace's clock id (REALTIME or MONOTONIC) reaches abs,
+ * in slices: wait(arg, host_abs) makes one kernel wait until host_abs on
+ * the kernel's clock id and returns 0, ETIMEDOUT or another errno value.
+ * Returns the first result that is not ETIMEDOUT, ETIMEDOUT once the
+ * namespace clock is past abs, or -1 if the real call should wait alone
+ * (no page, another clock, an invalid abs).
+ */
+static int sliced_until(clockid_t id, const struct timespec *abs,
+			int (*wait)(void *arg, const struct timespec *host_abs), void *arg)
 {
 	const struct timens_page *p = __atomic_load_n(&timens_page, __ATOMIC_ACQUIRE);
 	uint32_t seen;
@@ -298,6 +307,44 @@ int timens_sliced_until(clockid_t id, const struct timespec *abs, timens_wait_fn
 			host_dl = host_deadline(id, timens_ts_ns(abs));
 		}
 	}
+}
+
+static int cond_slice(void *arg, const struct timespec *host_abs)
+{
+	struct timens_cond_wait *w = arg;
+
+	if (w->timed)
+		return w->timed(w->cond, w->mutex, host_abs);
+	return w->clocked(w->cond, w->mutex, w->clock, host_abs);
+}
+
+int timens_cond_sliced(struct timens_cond_wait *w, const struct timespec *abstime)
+{
+	return sliced_until(w->clock, abstime, cond_slice, w);
+}
+
+/* A semaphore wait's slice: its -1/errno result as an errno value. */
+static int sem_slice(void *arg, const struct timespec *host_abs)
+{
+	struct timens_sem_wait *w = arg;
+	int saved_errno = errno, ret, err;
+
+	ret = w->timed ? w->timed(w->sem, host_abs) : w->clocked(w->sem, w->clock, host_abs);
+	err = ret == 0 ? 0 : errno;
+	errno = saved_errno;
+	return err;
+}
+
+int timens_sem_sliced(struct timens_sem_wait *w, const struct timespec *abstime, int *ret)
+{
+	int err = sliced_until(w->clock, abstime, sem_slice, w);
+
+	if (err < 0)
+		return -1;
+	*ret = err ? -1 : 0;
+	if (err)
+		errno = err;
+	return 0;
 }
 
 int timens_timeout_start(struct timens_timeout *t, int64_t timeout_ns)
