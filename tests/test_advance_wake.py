@@ -264,30 +264,35 @@ def test_a_frozen_realtime_holds_timers_until_unfrozen(page, compile_probe):
 
 # Real programs waiting 30 minutes in their own ways, and how they exit
 # when that time has passed. `timeout` arms a POSIX timer and waits in
-# sigsuspend; 124 is its "timed out".
+# sigsuspend; 124 is its "timed out". Those that can say "ready" once their
+# deadline is set do.
 PROGRAMS = {
     "sleep": (["sleep", "1800"], 0),
     "timeout": (["timeout", "1800", "sleep", "7200"], 124),
-    "perl": (["perl", "-e", "sleep 1800"], 0),
+    "perl": (["perl", "-e", "$| = 1; print \"ready\\n\"; sleep 1800"], 0),
     "tclsh": (["tclsh"], 0),
-    "node": (["node", "-e", "setTimeout(() => {}, 1800 * 1000)"], 0),
-    "python threading.Event": ([sys.executable, "-c", "import threading; threading.Event().wait(1800)"], 0),
+    "node": (["node", "-e", "setTimeout(() => {}, 1800 * 1000); console.log('ready')"], 0),
+    "python threading.Event": ([sys.executable, "-c", "import threading; e = threading.Event(); "
+                                "print('ready', flush=True); e.wait(1800)"], 0),
 }
+SAYS_READY = {"perl", "tclsh", "node", "python threading.Event"}
 
 
 def test_real_programs_wake_after_an_advance(page):
     env = dict(os.environ, LD_PRELOAD=str(LIB), TIMENS_PAGE=str(page.path))
-    procs = {name: subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+    procs = {name: subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)
              for name, (argv, _) in PROGRAMS.items()}
     try:
-        procs["tclsh"].stdin.write("after 1800000\n")
+        procs["tclsh"].stdin.write("puts ready; flush stdout; after 1800000\n")
         procs["tclsh"].stdin.close()
+        for name in SAYS_READY:
+            assert procs[name].stdout.readline() == "ready\n", name
         deadline = time.monotonic() + WITHIN
         while not all(asleep(p.pid) for p in procs.values()):
             assert time.monotonic() < deadline, "the programs did not go to sleep"
             time.sleep(0.05)
-        time.sleep(1)  # node and timeout start more than one process or thread
+        time.sleep(0.5)  # sleep and timeout cannot say when their deadline is set
         page.advance(HOUR)
         deadline = time.monotonic() + WITHIN
         for name, proc in procs.items():
@@ -301,7 +306,7 @@ def test_real_programs_wake_after_an_advance(page):
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
-            for stream in (proc.stdin, proc.stderr):
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
                 if not stream.closed:
                     stream.close()
 
