@@ -392,7 +392,14 @@ static void forked_child(void)
 
 __attribute__((constructor)) static void timers_init(void)
 {
+	int saved_errno = errno;
+
 	pthread_atfork(NULL, NULL, forked_child);
+	/* Looked up now: read() and close() may first be called from a signal
+	 * handler, where dlsym must not run. */
+	resolve();
+	TIMENS_NEXT(real_close, "close");
+	errno = saved_errno;
 }
 
 /* A read of a tracked timerfd: follow the page first; wait in slices if
