@@ -168,6 +168,25 @@ def advanced(compile_probe, tmp_path_factory):
             stop(procs)
 
 
+def test_timers_tell_the_time_left_after_an_advance(page, compile_probe):
+    """timerfd_gettime and timer_gettime: 2 h ahead, an hour advanced, an hour left."""
+    env = dict(os.environ, LD_PRELOAD=str(LIB), TIMENS_PAGE=str(page.path))
+    proc = subprocess.Popen([compile_probe("rt_wake"), "gettime"], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        page.advance(HOUR)
+        out, err = proc.communicate("go\n", timeout=WITHIN)
+        got = parse(out)
+        assert (proc.returncode, err) == (0, "")
+        for timer in ("timerfd_left", "timer_left"):
+            assert 3600 - 60 <= int(got[timer][0]) < 3600, (timer, got)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def test_fortified_builds_wake_too(page, compile_probe):
     """_FORTIFY_SOURCE builds read and poll through __read_chk and __poll_chk."""
     probe = compile_probe("rt_wake", "-O2", "-D_FORTIFY_SOURCE=2")

@@ -145,6 +145,31 @@ static int posix_timer_case(clockid_t clock, int flags, const char *how)
 	return done("fired", 0);
 }
 
+/* A timerfd and a POSIX timer 2 h ahead (relative, MONOTONIC); once a
+ * line comes on stdin, the seconds each has left. */
+static int gettime_case(void)
+{
+	struct sigevent sev = { .sigev_notify = SIGEV_NONE };
+	struct itimerspec its = { .it_value = ns_ts(4 * WAIT_NS) }, left;
+	int fd = armed_timerfd(CLOCK_MONOTONIC, 0, 0);
+	timer_t id;
+	char line[16];
+
+	if (timerfd_settime(fd, 0, &its, NULL) != 0 || timer_create(CLOCK_MONOTONIC, &sev, &id) != 0 ||
+	    timer_settime(id, 0, &its, NULL) != 0) {
+		printf("error timer %s\n", strerror(errno));
+		return 2;
+	}
+	ready();
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return 2;
+	timerfd_gettime(fd, &left);
+	printf("timerfd_left %lld\n", (long long)left.it_value.tv_sec);
+	timer_gettime(id, &left);
+	printf("timer_left %lld\n", (long long)left.it_value.tv_sec);
+	return 0;
+}
+
 static int cond_case(clockid_t clock)
 {
 	pthread_condattr_t attr;
@@ -257,6 +282,8 @@ int main(int argc, char **argv)
 		return posix_timer_case(CLOCK_MONOTONIC, 0, "sleep");
 	if (strcmp(c, "posix_timer_sigwait") == 0)
 		return posix_timer_case(CLOCK_MONOTONIC, 0, "sigwait");
+	if (strcmp(c, "gettime") == 0)
+		return gettime_case();
 	if (strcmp(c, "cond_realtime") == 0)
 		return cond_case(CLOCK_REALTIME);
 	if (strcmp(c, "cond_monotonic") == 0)

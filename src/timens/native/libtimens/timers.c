@@ -469,6 +469,13 @@ TIMENS_EXPORT int timerfd_gettime(int fd, struct itimerspec *cur)
 	return TIMENS_NEXT(real_timerfd_gettime, "timerfd_gettime")(fd, cur);
 }
 
+TIMENS_EXPORT int timer_gettime(timer_t id, struct itimerspec *cur)
+{
+	if (timens_timers_tracked())
+		timens_timers_follow();  /* the time left after a move, not before */
+	return TIMENS_NEXT(real_timer_gettime, "timer_gettime")(id, cur);
+}
+
 TIMENS_EXPORT int timerfd_create(int clockid, int flags)
 {
 	static int (*next)(int, int);
