@@ -43,6 +43,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -402,6 +403,22 @@ __attribute__((constructor)) static void timers_init(void)
 	errno = saved_errno;
 }
 
+/*
+ * Whether a blocking read that a signal handler interrupted would have been
+ * restarted: the kernel restarts it if that handler has SA_RESTART. Which
+ * signal it was is not known here, so: if every handler has SA_RESTART.
+ */
+static int restartable(void)
+{
+	struct sigaction sa;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
+		    sa.sa_handler != SIG_IGN && !(sa.sa_flags & SA_RESTART))
+			return 0;
+	return 1;
+}
+
 /* A read of a tracked timerfd: follow the page first; wait in slices if
  * it blocks; report a cancellation once. */
 static ssize_t timerfd_read(int fd, void *buf, size_t n)
@@ -428,7 +445,7 @@ static ssize_t timerfd_read(int fd, void *buf, size_t n)
 			struct pollfd pfd = { .fd = fd, .events = POLLIN };
 			int ready = real_poll(&pfd, 1, (int)(TIMENS_SLICE_NS / 1000000));
 
-			if (ready < 0)
+			if (ready < 0 && (errno != EINTR || !restartable()))
 				return -1;  /* EINTR: as an interrupted read */
 			if (ready > 0 && !__atomic_load_n(&t->cancelled, __ATOMIC_RELAXED))
 				return real_read(fd, buf, n);
