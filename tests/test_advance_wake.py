@@ -11,6 +11,7 @@ No test may move the machine's clock: settime inside runs without
 CAP_SYS_TIME (setpriv), so a libtimens bug fails instead.
 """
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -166,6 +167,25 @@ def advanced(compile_probe, tmp_path_factory):
             return finish(procs)
         finally:
             stop(procs)
+
+
+def test_signals_end_sliced_waits_as_they_end_the_kernels(page, compile_probe):
+    """A handled signal ends a sliced epoll_wait with EINTR, and a sliced
+    timerfd read only without SA_RESTART, as it would the one kernel wait."""
+    cases = ["signal_epoll", "signal_timerfd_restart", "signal_timerfd_eintr"]
+    procs = start(page.path, cases, compile_probe("rt_wake"))
+    try:
+        for proc in procs.values():
+            proc.send_signal(signal.SIGUSR1)
+        ended = finish({case: procs[case] for case in ("signal_epoll", "signal_timerfd_eintr")})
+        assert {case: got and got["ret"] for case, got in ended.items()} == {
+            "signal_epoll": ["EINTR"], "signal_timerfd_eintr": ["EINTR"]}
+        time.sleep(1)  # ten slices: time enough to end wrongly
+        assert procs["signal_timerfd_restart"].poll() is None
+        page.advance(HOUR)
+        assert finish({"restart": procs["signal_timerfd_restart"]})["restart"]["ret"] == ["expired1"]
+    finally:
+        stop(procs)
 
 
 def test_timers_tell_the_time_left_after_an_advance(page, compile_probe):

@@ -222,6 +222,19 @@ static int timeout_case(const char *how)
 	return done(ret == 0 ? "0" : "", ret == 0 ? 0 : ret < 0 ? errno : EEXIST);
 }
 
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+/* SIGUSR1 gets a handler, restarting (SA_RESTART) or not. */
+static void catch_usr1(int restart)
+{
+	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = restart ? SA_RESTART : 0 };
+
+	sigaction(SIGUSR1, &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -290,6 +303,18 @@ int main(int argc, char **argv)
 		return cond_case(CLOCK_MONOTONIC);
 	if (strcmp(c, "sem_realtime") == 0)
 		return sem_case();
+	if (strcmp(c, "signal_epoll") == 0) {  /* a signal ends it: EINTR */
+		catch_usr1(1);
+		return timeout_case("epoll");
+	}
+	if (strcmp(c, "signal_timerfd_restart") == 0) {  /* a signal does not end it */
+		catch_usr1(1);
+		return timerfd_case(CLOCK_MONOTONIC, 0, "read");
+	}
+	if (strcmp(c, "signal_timerfd_eintr") == 0) {  /* without SA_RESTART it does */
+		catch_usr1(0);
+		return timerfd_case(CLOCK_MONOTONIC, 0, "read");
+	}
 	if (strncmp(c, "timeout_", 8) == 0)
 		return timeout_case(c + 8);
 	printf("error unknown case %s\n", c);
