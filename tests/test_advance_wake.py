@@ -112,8 +112,9 @@ def asleep(pid):
 
 
 def start(page, cases, probe, prefix=()):
-    """Start one waiter per case on PAGE; return them once all are waiting."""
-    env = dict(os.environ, LD_PRELOAD=str(LIB), TIMENS_PAGE=str(page))
+    """Start one waiter per case on PAGE (or as PREFIX places it); return
+    them once all are waiting."""
+    env = dict(os.environ, LD_PRELOAD=str(LIB), TIMENS_PAGE=str(page)) if page else None
     procs = {}
     for case in cases:
         argv = [sys.executable, "-c", ASYNCIO_SLEEP] if case == "asyncio" else [str(probe), case]
@@ -348,6 +349,31 @@ def test_real_programs_wake_after_an_advance(page):
             for stream in (proc.stdin, proc.stdout, proc.stderr):
                 if not stream.closed:
                     stream.close()
+
+
+def test_waiters_under_kernel_offsets(rundir, compile_probe):
+    """In a namespace whose kernel MONOTONIC and BOOTTIME are days ahead, the
+    page's advance adds to those: waits hold until the advance, then end."""
+    cases = ["sleep_abs_monotonic", "sleep_rel_monotonic", "sleep_abs_boottime", "timerfd_abs_monotonic_read",
+             "cond_monotonic", "timeout_epoll"]
+    procs = start("", cases, compile_probe("rt_wake"),
+                  prefix=[sys.executable, "-m", "timens", "run", "--monotonic", "+3d", "--boottime", "+3d",
+                          "--realtime", "+1d", "--"])
+    try:
+        time.sleep(1)  # ten slices: time enough to end wrongly
+        assert [case for case, proc in procs.items() if proc.poll() is not None] == []
+        pages = list((rundir / "pages").iterdir())
+        assert len(pages) == len(cases)
+        for path in pages:
+            with ClockPage.open(path) as page:
+                page.advance(HOUR)
+        ended = finish(procs)
+        assert {case: got and got["ret"] for case, got in ended.items()} == {
+            "sleep_abs_monotonic": ["0"], "sleep_rel_monotonic": ["0"], "sleep_abs_boottime": ["0"],
+            "timerfd_abs_monotonic_read": ["expired1"], "cond_monotonic": ["ETIMEDOUT"],
+            "timeout_epoll": ["0"]}
+    finally:
+        stop(procs)
 
 
 def test_asyncio_in_a_namespace_made_by_timens(timens, rundir):
