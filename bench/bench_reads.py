@@ -7,7 +7,9 @@ run:
 
 - native: no namespace, no preload;
 - timens: `timens run --realtime +1d` (kernel namespace, libtimens.so and a
-  clock page, as a user gets them). Where timens has the vDSO patch
+  clock page, as a user gets them), and libtimens.so alone (LD_PRELOAD and
+  TIMENS_PAGE outside any kernel time namespace: inside one, the kernel's
+  vDSO takes a slightly longer path for every clock). Where timens has the vDSO patch
   (native/timens-tracer), also without it (TIMENS_VDSO_PATCH=0), and a
   statically linked clockloop, which only the patch reaches. For MONOTONIC,
   `timens run --monotonic +1d` (kernel namespace only) and with
@@ -33,13 +35,14 @@ import time
 
 import common
 from report import publish
+from timens.page import ClockPage
 
 DAY = 86400
 TRACER = common.NATIVE / "timens-tracer"
 REALTIME_FUNCTIONS = ["clock_gettime", "gettimeofday", "time"]
 
 
-def variants():
+def variants(page):
     """{function: {label: (argv prefix, env, expected offset in s)}}"""
     base = {k: v for k, v in os.environ.items()
             if k not in ("LD_PRELOAD", "TIMENS_PAGE", "FAKETIME", "FAKETIME_NO_CACHE")}
@@ -47,6 +50,7 @@ def variants():
     realtime = {
         "native": ([], base, 0),
         "timens": ([*run, "--realtime", "+1d", "--"], base, DAY),
+        "libtimens.so alone": ([], dict(base, LD_PRELOAD=str(common.LIBTIMENS), TIMENS_PAGE=str(page)), DAY),
     }
     if TRACER.exists():  # the vDSO patch: how static, musl and Go programs read the page
         realtime["timens, no vDSO patch"] = ([*run, "--realtime", "+1d", "--"], dict(base, TIMENS_VDSO_PATCH="0"),
@@ -86,8 +90,10 @@ def main():
     args = p.parse_args()
     rounds = args.rounds or (3 if args.quick else 11)
     rundir = common.prepare()
-    table = variants()
     with tempfile.TemporaryDirectory() as tmp:
+        page = os.path.join(tmp, "page")
+        ClockPage.create(page, DAY * 10**9).close()
+        table = variants(page)
         loops = {"dynamic": common.build("clockloop", tmp)}
         if TRACER.exists():
             loops["static"] = common.build("clockloop", tmp, "-static")
