@@ -6,6 +6,7 @@ drift in the load of this shared machine hits every variant alike.
 """
 import argparse
 import collections
+import functools
 import os
 import platform
 import shutil
@@ -38,8 +39,10 @@ def parser(doc):
     return p
 
 
+@functools.cache
 def machine():
-    """One line saying where the figures come from."""
+    """One line saying where the figures come from; prepare() calls it first,
+    so that the load it gives is the load before the benchmark added its own."""
     cpu = "?"
     try:
         with open("/proc/cpuinfo") as f:
@@ -57,6 +60,7 @@ def prepare():
     run directory, and compile timens's bytecode. Returns that private run
     directory (a TemporaryDirectory)."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    machine()
     tmp = tempfile.TemporaryDirectory(prefix="timens-bench-")
     os.environ["TIMENS_RUNDIR"] = tmp.name
     # Measure what users get: an installed package runs from compiled bytecode.
