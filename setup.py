@@ -46,8 +46,11 @@ libtimens = Extension(
     "timens.native.libtimens",
     sources=sorted(str(p) for p in (NATIVE / "libtimens").glob("*.c")),
     include_dirs=[str(NATIVE)],
-    extra_compile_args=CFLAGS + ["-fvisibility=hidden"],
-    extra_link_args=["-ldl", "-lpthread"],
+    # libc_compat.h binds symbols to their oldest versions, so one build
+    # loads under glibc >= 2.17 and musl; libdl is named for glibc < 2.34,
+    # where dlsym lives there (musl's loader maps it to itself).
+    extra_compile_args=CFLAGS + ["-fvisibility=hidden", "-include", str(NATIVE / "libc_compat.h")],
+    extra_link_args=["-Wl,--no-as-needed", "-l:libdl.so.2", "-Wl,--as-needed", "-lpthread"],
 )
 
 setup(ext_modules=[libtimens], cmdclass={"build_ext": BuildNative})

@@ -21,6 +21,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "libc.h"
 #include "libtimens.h"
 
 const struct timespec *timens_host_deadline(const struct timespec *abs,
@@ -216,19 +217,6 @@ TIMENS_EXPORT int timer_settime(timer_t timerid, int flags, const struct itimers
 
 /* --- condition variables ------------------------------------------------ */
 
-/*
- * glibc keeps a condvar's clock in __data.__wrefs: bit value 2 set means
- * CLOCK_MONOTONIC (pthread_condattr_setclock), clear means CLOCK_REALTIME.
- * tests/probes/rt_condclock.c checks this against the running glibc.
- */
-#define COND_CLOCK_MONOTONIC_BIT 2u
-
-static int cond_is_realtime(pthread_cond_t *cond)
-{
-	return !(__atomic_load_n(&cond->__data.__wrefs, __ATOMIC_RELAXED) &
-		 COND_CLOCK_MONOTONIC_BIT);
-}
-
 TIMENS_EXPORT int pthread_cond_timedwait(pthread_cond_t *restrict cond,
 					 pthread_mutex_t *restrict mutex,
 					 const struct timespec *restrict abstime)
@@ -240,12 +228,12 @@ TIMENS_EXPORT int pthread_cond_timedwait(pthread_cond_t *restrict cond,
 
 	if (fn == NULL) {
 		/* Plain dlsym may find the old (2.2.5) condvar ABI. */
-		fn = dlvsym(RTLD_NEXT, "pthread_cond_timedwait", "GLIBC_2.3.2");
+		fn = timens_dlvsym(RTLD_NEXT, "pthread_cond_timedwait", "GLIBC_2.3.2");
 		if (fn == NULL)
 			fn = dlsym(RTLD_NEXT, "pthread_cond_timedwait");
 		__atomic_store_n(&next, fn, __ATOMIC_RELAXED);
 	}
-	if (cond_is_realtime(cond))
+	if (timens_cond_is_realtime(cond))
 		abstime = timens_host_deadline(abstime, &buf);
 	return fn(cond, mutex, abstime);
 }
