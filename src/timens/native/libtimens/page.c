@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "libtimens.h"
+#include "vdso.h"
 
 const struct timens_page *timens_page;
 uint32_t timens_stuck_seq;
@@ -292,6 +293,7 @@ __attribute__((constructor)) static void timens_init(void)
 		__atomic_store_n(&timens_real_clock_gettime, fn, __ATOMIC_RELAXED);
 	if ((fn = dlsym(RTLD_NEXT, "gettimeofday")))
 		__atomic_store_n(&timens_real_gettimeofday, fn, __ATOMIC_RELAXED);
+	timens_bypass_vdso_patch();
 	why = map_page();
 	if (why)
 		timens_warn_once("no clock page for this time namespace", why);
