@@ -8,9 +8,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.timens-installed
 # gcc builds libtimens.so and the test probes; util-linux gives unshare and
 # setpriv; perl, tcl and nodejs are runtimes the REALTIME tests read dates from;
-# libfaketime is the peer the benchmark compares against.
-DEBIAN_PACKAGES := gcc libc6-dev make util-linux procps python3-venv perl tcl nodejs libfaketime
-NATIVE_SOURCES := $(wildcard src/timens/native/*.c src/timens/native/*.h src/timens/native/libtimens/*.[ch])
+# libfaketime is the peer the benchmark compares against; musl-tools, golang-go
+# and busybox-static build and give the static, musl and Go programs the vDSO
+# patch is tested on (binutils: objdump, ld, objcopy for the injected code).
+DEBIAN_PACKAGES := gcc libc6-dev binutils make util-linux procps python3-venv perl tcl nodejs libfaketime \
+	musl-tools golang-go busybox-static
+NATIVE_SOURCES := $(wildcard src/timens/native/*.c src/timens/native/*.h src/timens/native/libtimens/*.[ch] \
+	src/timens/native/vdso/*.[ch] src/timens/native/vdso/*.ld)
 
 .PHONY: demo test bench setup debian-packages clean
 
@@ -41,4 +45,4 @@ $(STAMP): pyproject.toml setup.py $(NATIVE_SOURCES)
 	touch $@
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info src/timens/native/libtimens.so src/timens/native/timens-helper
+	rm -rf $(VENV) build src/*.egg-info src/timens/native/libtimens.so src/timens/native/timens-helper src/timens/native/timens-tracer

@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections import namedtuple
 
-from . import errors, kernel
+from . import errors, kernel, vdso
 from .page import ClockPage, PageBusy, PageError
 from .rundir import RunDir, validate_name
 from .values import INSTANT, NSEC_PER_SEC, OFFSET, TARGET, ClockValue, format_offset, join_ns, parse_clock_value
@@ -337,8 +337,9 @@ class TimeNamespace:
 
     # ------------------------------------------------------------ running
 
-    def enter_argv(self, args, env=None):
-        """argv, env and fds that run ARGS inside via timens-helper."""
+    def enter_argv(self, args, env=None, vdso_patch=True):
+        """argv, env and fds that run ARGS inside via timens-helper (and,
+        with a page, under the vDSO patch unless VDSO_PATCH is false)."""
         self._check_open()
         env = dict(os.environ if env is None else env)
         preload = [p for p in env.pop("LD_PRELOAD", "").replace(":", " ").split() if "libtimens" not in p]
@@ -346,6 +347,8 @@ class TimeNamespace:
             preload.insert(0, str(kernel.LIBTIMENS))
             env["TIMENS_RUNDIR"] = str(self.rundir.path.absolute())
             env.pop("TIMENS_PAGE", None)
+            if vdso_patch:
+                args = vdso.traced(args, self.page_path, env)
         argv = [str(kernel.HELPER), "enter", "-t", str(self._time_fd), "-p", " ".join(preload)]
         fds = [self._time_fd]
         if self._user_fd is not None:
@@ -367,7 +370,7 @@ class TimeNamespace:
 
     def clocks(self):
         """Read the clocks inside, at one instant, from a process in the namespace."""
-        argv, env, fds = self.enter_argv([str(kernel.HELPER), "clocks"])
+        argv, env, fds = self.enter_argv([str(kernel.HELPER), "clocks"], vdso_patch=False)
         proc = subprocess.run(argv, env=env, pass_fds=fds, capture_output=True, text=True)
         if proc.returncode != 0:
             raise kernel.helper_error(proc.stderr)
