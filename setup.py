@@ -73,7 +73,7 @@ class BuildNative(build_ext):
 
     def build_tracer(self):
         image = self.build_blob()
-        sources = [str(NATIVE / "vdso" / name) for name in ("tracer.c", "patch.c", "remote.c")]
+        sources = [str(NATIVE / "vdso" / name) for name in ("tracer.c", "patch.c", "remote.c", "trampoline.c")]
         objects = self.compiler.compile(
             sources, output_dir=self.build_temp, include_dirs=[str(NATIVE)],
             macros=[("TIMENS_BLOB_BIN", f'"{image}"')], extra_postargs=CFLAGS,

@@ -27,6 +27,12 @@ Values:  +1d  -3h  +1.5s  +2h30m  86400   offsets (ns us ms s m h d w y; y = 365
          @2038-01-19T03:14:07Z  @EPOCH     what REALTIME reads at creation
 Values are relative to the clocks the caller sees. Write a negative offset
 as --boottime -3h or --boottime=-3h.
+
+Static and Go programs never load libtimens.so: where a namespace has a
+REALTIME page, commands run under timens-tracer, which patches the vDSO of
+every program the command execs. A traced tree cannot be traced by anything
+else (strace, gdb, CRIU) and setuid programs in it run without their
+privileges; TIMENS_VDSO_PATCH=0 turns the patch off.
 """
 
 EPILOG = """\
@@ -116,6 +122,19 @@ def build_parser(command_positional=True):
     p = command("show", "show what each clock reads inside a namespace, next to the host", cmd_show)
     target(p, "show")
     p.add_argument("--json", action="store_true", help="machine-readable output (schema: docs/json.md)")
+
+    p = command(
+        "inject",
+        "give a running process a namespace's clocks",
+        cmd_inject,
+        description="Make process PID (static, Go or any x86-64 program, started outside timens)\n"
+        "read NAME's REALTIME, and its MONOTONIC and BOOTTIME as NAME's offsets relative\n"
+        "to its own namespace, by patching its vDSO in place. Every thread stops for a\n"
+        "moment; no tracer stays attached. Refused, with nothing changed: 32-bit or other\n"
+        "architectures, a process traced already, seccomp without CAP_SYS_ADMIN.",
+    )
+    p.add_argument("name", help="named namespace whose clocks the process gets")
+    p.add_argument("--pid", required=True, help="the running process")
 
     p = command("save", "snapshot a namespace's clocks to a file, for restore", cmd_save)
     target(p, "save")
@@ -296,6 +315,13 @@ def cmd_set(args):
         if args.realtime is None:
             raise errors.BadValue("nothing to set: give --realtime V")
         ns.set_realtime(args.realtime)
+    return 0
+
+
+def cmd_inject(args):
+    from .inject import inject
+
+    inject(args.name, args.pid)
     return 0
 
 

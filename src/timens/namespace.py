@@ -419,6 +419,8 @@ class TimeNamespace:
         target.unlink(missing_ok=True)
         self.rundir.remove_meta(self.name)
         page.unlink(missing_ok=True)
+        for injected in self.rundir.pages_dir.glob(f"{page.name}.inject-*"):  # inject.py's per-process pages
+            injected.unlink(missing_ok=True)
 
     def __enter__(self):
         return self

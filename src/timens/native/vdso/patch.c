@@ -31,6 +31,7 @@
 #include "blob_abi.h"
 #include "patch.h"
 #include "remote.h"
+#include "trampoline.h"
 #include "vdso_elf.h"
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -271,4 +272,93 @@ int patch_at_exec(pid_t pid, const char *page_path, const char **why)
 		return -1;
 	}
 	return end(&r);
+}
+
+/* Where a jump over FN's start would cut an instruction a thread is inside: 1 if RIP is there. */
+static int cuts(uint64_t fn, uint64_t rip)
+{
+	return rip > fn && rip < fn + TIMENS_JMP_LEN;
+}
+
+/* Is the function at ADDR a jump into our blob already? */
+static int injected_already(struct remote *r, uint64_t addr)
+{
+	unsigned char insn[TIMENS_JMP_LEN];
+	uint64_t magic;
+	int32_t rel;
+
+	if (remote_read(r, addr, insn, sizeof(insn)) != 0 || insn[0] != 0xe9)
+		return 0;
+	memcpy(&rel, insn + 1, sizeof(rel));
+	return remote_read(r, (addr + TIMENS_JMP_LEN + (uint64_t)(int64_t)rel) & ~(uint64_t)(TIMENS_BLOB_MAPPING - 1),
+			   &magic, sizeof(magic)) == 0 && magic == TIMENS_BLOB_MAGIC;
+}
+
+int patch_running(pid_t pid, const uint64_t *rips, int nrips, const char *page_path, const char **why)
+{
+	static struct vdso v;
+	unsigned char tramp[FN_COUNT][TIMENS_BLOB_TRAMPOLINE_SIZE], jmp[FN_COUNT][TIMENS_JMP_LEN];
+	unsigned char saved[FN_COUNT][TIMENS_JMP_LEN];
+	uint64_t code, orig[FN_COUNT] = { 0 };
+	int covered, len[FN_COUNT] = { 0 }, f, done;
+	struct remote r;
+
+	if (begin(&r, pid, &v, why) != 0)
+		return -1;
+	/* Everything is checked before anything changes. */
+	for (f = 0; f < FN_COUNT; f++) {
+		uint64_t fn = v.base + v.fn[f];
+
+		if (!v.fn[f])
+			continue;
+		if (injected_already(&r, fn)) {
+			*why = "it was injected already";
+			goto refuse;
+		}
+		if (v.fn[f] + 32 > v.size ||
+		    !timens_trampoline(v.image + v.fn[f], fn, fn, tramp[f], TIMENS_BLOB_TRAMPOLINE_SIZE, &covered)) {
+			*why = "its vDSO code is not what this version of timens knows how to patch";
+			goto refuse;
+		}
+		for (int t = 0; t < nrips; t++)
+			if (cuts(fn, rips[t])) {
+				end(&r);
+				return 1;  /* a thread is in there: try again in a moment */
+			}
+	}
+	code = load_blob(&r, &v, page_path, 1, why);
+	if (code == 0)
+		goto refuse;
+	for (f = 0; f < FN_COUNT; f++) {
+		uint64_t fn = v.base + v.fn[f], at = code + TIMENS_BLOB_TRAMPOLINES_AT + (uint64_t)f * TIMENS_BLOB_TRAMPOLINE_SIZE;
+
+		if (!v.fn[f])
+			continue;
+		len[f] = timens_trampoline(v.image + v.fn[f], fn, at, tramp[f], TIMENS_BLOB_TRAMPOLINE_SIZE, &covered);
+		if (!len[f] || !timens_jmp(fn, code + blob_entry(f), jmp[f]) ||
+		    remote_write(&r, at, tramp[f], (size_t)len[f]) != 0) {
+			*why = "its trampolines cannot be placed";
+			goto unload;
+		}
+		orig[f] = at;
+		memcpy(saved[f], v.image + v.fn[f], TIMENS_JMP_LEN);
+	}
+	if (set_originals(&r, code, orig) != 0) {
+		*why = "its memory cannot be written";
+		goto unload;
+	}
+	for (done = 0; done < FN_COUNT; done++)
+		if (len[done] && remote_write(&r, v.base + v.fn[done], jmp[done], TIMENS_JMP_LEN) != 0) {
+			*why = "its vDSO cannot be written";
+			while (done-- > 0)
+				if (len[done])
+					remote_write(&r, v.base + v.fn[done], saved[done], TIMENS_JMP_LEN);
+			goto unload;
+		}
+	return end(&r);
+unload:
+	unload_blob(&r, code);
+refuse:
+	end(&r);
+	return -1;
 }

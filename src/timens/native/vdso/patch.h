@@ -7,11 +7,15 @@
 #ifndef TIMENS_PATCH_H
 #define TIMENS_PATCH_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Each returns 0, or -1 with *why set to one line for the user; on failure
  * the tracee is left as it was (registers, memory and mappings). */
 int patch_at_exec(pid_t pid, const char *page_path, const char **why);
-int patch_running(pid_t pid, const pid_t *threads, int nthreads, const char *page_path, const char **why);
+/* In a running process (every thread stopped; RIPS: where each one is):
+ * 1 if a thread is inside an instruction the jump would replace (nothing
+ * was changed: stop again later). */
+int patch_running(pid_t pid, const uint64_t *rips, int nrips, const char *page_path, const char **why);
 
 #endif /* TIMENS_PATCH_H */

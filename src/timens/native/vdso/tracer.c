@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -198,10 +199,184 @@ static int run(const char *page, char **argv)
 	}
 }
 
+/* --- inject: patch a running process once ----------------------------------- */
+
+#define MAX_THREADS 4096
+
+struct thread {
+	pid_t tid;
+	int signal;  /* a signal it was stopped on the way to: delivered at detach */
+};
+
+static struct thread threads[MAX_THREADS];
+static int nthreads;
+
+static int refuse(pid_t pid, const char *why)
+{
+	fprintf(stderr, "timens: cannot inject into process %d: %s\n", (int)pid, why);
+	return EXIT_OWN_ERROR;
+}
+
+static void detach_all(void)
+{
+	while (nthreads > 0) {
+		nthreads--;
+		ptrace(PTRACE_DETACH, threads[nthreads].tid, 0, threads[nthreads].signal);
+	}
+}
+
+/* A field of /proc/PID/status as a number, -1 if absent. */
+static long status_field(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	size_t len = strlen(field);
+	long value = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, field, len) == 0 && line[len] == ':')
+			value = strtol(line + len + 1, NULL, 10);
+	fclose(f);
+	return value;
+}
+
+/* Why the program cannot take the patch, judged from its executable; NULL if it can. */
+static const char *foreign_program(pid_t pid)
+{
+	unsigned char ident[20];
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == EACCES || errno == EPERM ? "permission denied (inject needs root or the same user)" : NULL;
+	if (read(fd, ident, sizeof(ident)) != (ssize_t)sizeof(ident)) {
+		close(fd);
+		return NULL;  /* not ours to judge: the vDSO check decides */
+	}
+	close(fd);
+	if (ident[4] == 1)
+		return "it is a 32-bit program (only 64-bit x86-64 programs can be injected)";
+	if (ident[18] != 62 || ident[19] != 0)  /* e_machine EM_X86_64, little endian */
+		return "it is a program for another architecture (only x86-64 programs can be injected)";
+	return NULL;
+}
+
+/* Stop one thread (seized already); 0 once it is in a ptrace stop. */
+static int wait_stopped(struct thread *t)
+{
+	int status, tries;
+	pid_t got;
+
+	for (tries = 0; tries < 2000; tries++) {  /* about 2 s */
+		got = waitpid(t->tid, &status, __WALL | WNOHANG);
+		if (got == t->tid) {
+			if (!WIFSTOPPED(status))
+				return -1;  /* it ended meanwhile */
+			if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP)
+				t->signal = WSTOPSIG(status);
+			return 0;
+		}
+		if (got < 0 && errno != EINTR)
+			return -1;
+		usleep(1000);
+	}
+	return -1;
+}
+
+/* Seize and stop every thread of PID, including threads started meanwhile. */
+static const char *stop_all(pid_t pid, long options)
+{
+	char path[64];
+	int found_new = 1;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	while (found_new) {
+		DIR *dir = opendir(path);
+		struct dirent *d;
+
+		if (dir == NULL)
+			return "it is gone";
+		found_new = 0;
+		while ((d = readdir(dir)) != NULL) {
+			pid_t tid = (pid_t)strtol(d->d_name, NULL, 10);
+			int known = 0;
+
+			for (int i = 0; i < nthreads; i++)
+				known |= threads[i].tid == tid;
+			if (tid <= 0 || known)
+				continue;
+			if (nthreads == MAX_THREADS) {
+				closedir(dir);
+				return "it has too many threads";
+			}
+			if (ptrace(PTRACE_SEIZE, tid, 0, options) != 0) {
+				if (errno == ESRCH)
+					continue;  /* the thread ended */
+				closedir(dir);
+				return errno == EPERM ? "not permitted (it is traced already, or inject lacks the privilege)"
+						      : strerror(errno);
+			}
+			threads[nthreads].tid = tid;
+			threads[nthreads].signal = 0;
+			ptrace(PTRACE_INTERRUPT, tid, 0, 0);
+			if (wait_stopped(&threads[nthreads]) != 0) {
+				ptrace(PTRACE_DETACH, tid, 0, 0);
+				continue;  /* ended, or will not stop (uninterruptible): it cannot run the code meanwhile anyway */
+			}
+			nthreads++;
+			found_new = 1;
+		}
+		closedir(dir);
+	}
+	return nthreads > 0 ? NULL : "it has no thread that could be stopped";
+}
+
+static int inject(const char *page, pid_t pid)
+{
+	uint64_t rips[MAX_THREADS];
+	struct user_regs_struct regs;
+	const char *why;
+	long seccomp;
+	int ret = 1;
+
+	if (kill(pid, 0) != 0 && errno == ESRCH)
+		return refuse(pid, "no such process");
+	if (status_field(pid, "TracerPid") > 0)
+		return refuse(pid, "it is traced already (a debugger, strace, or timens's own tracer)");
+	if ((why = foreign_program(pid)) != NULL)
+		return refuse(pid, why);
+	/* A seccomp filter could forbid, or kill on, the calls inject makes it
+	 * run; the kernel suspends filters for a tracer with CAP_SYS_ADMIN. */
+	seccomp = status_field(pid, "Seccomp");
+	for (int attempt = 0; ret == 1 && attempt < 100; attempt++) {
+		if (attempt)
+			usleep(2000);
+		if ((why = stop_all(pid, seccomp > 0 ? PTRACE_O_SUSPEND_SECCOMP : 0)) != NULL) {
+			detach_all();
+			if (seccomp > 0 && strncmp(why, "not permitted", 13) == 0)
+				why = "it runs under seccomp, which only a tracer with CAP_SYS_ADMIN may suspend";
+			return refuse(pid, why);
+		}
+		for (int i = 0; i < nthreads; i++)
+			rips[i] = ptrace(PTRACE_GETREGS, threads[i].tid, 0, &regs) == 0 ? regs.rip : 0;
+		ret = patch_running(threads[0].tid, rips, nthreads, page, &why);
+		detach_all();
+	}
+	if (ret == 1)
+		return refuse(pid, "a thread stays inside the code to patch");
+	return ret == 0 ? 0 : refuse(pid, why);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 5 && strcmp(argv[1], "run") == 0 && strcmp(argv[3], "--") == 0)
 		return run(argv[2], argv + 4);
+	if (argc == 4 && strcmp(argv[1], "inject") == 0)
+		return inject(argv[2], (pid_t)strtol(argv[3], NULL, 10));
 	fprintf(stderr, "timens-tracer: internal program of timens; see 'timens --help'\n");
 	return EXIT_OWN_ERROR;
 }

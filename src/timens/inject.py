@@ -1,0 +1,68 @@
+"""`timens inject NAME --pid PID`: a running process reads NAME's clocks.
+
+For a process timens did not start (a static or Go server already running):
+timens-tracer stops every thread of it for a moment, maps code next to its
+vDSO, writes a jump over the start of each vDSO time function to that code,
+and lets the process go: no tracer stays attached (native/vdso/).
+
+Which clock page the injected code reads:
+
+- REALTIME comes from NAME's page, so a later `timens set NAME` reaches
+  the process too. A NAME without a page gets one (offset 0).
+- MONOTONIC and BOOTTIME: the kernel keeps giving the process the offsets
+  of the namespace it lives in. If they differ from NAME's, the difference
+  goes into the "advance" fields of a page made for this process,
+  `pages/<inode>.inject-<pid>`, which holds NAME's REALTIME offset as it is
+  now; `timens set NAME` does not reach such a process.
+
+Refused, with one line and nothing changed: another architecture, 32-bit,
+a process traced already, a seccomp filter without the privilege to suspend
+it, vDSO code this version does not know.
+"""
+import os
+import subprocess
+
+from . import errors, vdso
+from .namespace import TimeNamespace
+from .page import LAYOUT, ClockPage
+from .values import split_ns
+
+
+def inject(name, pid, *, rundir=None):
+    """Give process PID the clocks of the named namespace NAME."""
+    if not vdso.enabled({}):
+        raise errors.TimensError("inject works on x86-64 only (timens-tracer is not built here)")
+    with TimeNamespace.open(name, rundir=rundir) as ns, TimeNamespace.from_pid(pid, rundir=rundir) as own:
+        want, have = ns.offsets(), own.offsets()
+        advance = (want.monotonic - have.monotonic, want.boottime - have.boottime)
+        made = None
+        if advance == (0, 0):
+            if ns.page_path is None:
+                ns._make_page(0)
+            page = ns.page_path
+        else:
+            page = made = _advance_page(ns, int(pid), want.realtime or 0, advance)
+        proc = subprocess.run([str(vdso.TRACER), "inject", os.path.abspath(page), str(int(pid))],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            if made is not None:
+                made.unlink(missing_ok=True)
+            message = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "timens-tracer failed"
+            raise errors.TimensError(message.removeprefix("timens: "))
+
+
+def _advance_page(ns, pid, realtime_ns, advance):
+    """A page for one process: NAME's REALTIME now, plus MONOTONIC/BOOTTIME advances."""
+    path = ns.rundir.pages_dir / f"{ns.inode}.inject-{pid}"
+    path.unlink(missing_ok=True)  # a process with this pid that is gone
+    ClockPage.create(path, realtime_ns).close()
+    # No reader has it yet: plain writes need no seqlock.
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        for clock, ns_value in zip(("MONOTONIC", "BOOTTIME"), advance):
+            sec, nsec = split_ns(ns_value)
+            os.pwrite(fd, sec.to_bytes(8, "little", signed=True), LAYOUT[f"TIMENS_OFF_{clock}_SEC"])
+            os.pwrite(fd, nsec.to_bytes(8, "little", signed=True), LAYOUT[f"TIMENS_OFF_{clock}_NSEC"])
+    finally:
+        os.close(fd)
+    return path
