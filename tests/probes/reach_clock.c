@@ -13,10 +13,17 @@
  *   block KIND N   "ready", then N times: one 300 ms wait in KIND
  *                  (nanosleep, futex or epoll), checked for its result,
  *                  then a REALTIME line; "done" at the end
+ *   seccomp KIND N as block, under a seccomp filter that kills the process
+ *                  on openat (which inject has it make) [glibc builds]
+ *   condwait CLOCK pthread_cond_timedwait on a condvar of CLOCK (realtime
+ *                  or monotonic), deadline 1 s ahead on that clock as the
+ *                  program reads it: "elapsed NS" of host MONOTONIC
  */
 #include "probe.h"
 
+#include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 
@@ -86,6 +93,54 @@ static int block(const char *kind, int n)
 	return bad;
 }
 
+#if __has_include(<linux/seccomp.h>)
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+
+static int kill_on_openat(void)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+#else
+static int kill_on_openat(void)
+{
+	errno = ENOSYS;
+	return -1;
+}
+#endif
+
+static int condwait(clockid_t clock)
+{
+	pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+	pthread_condattr_t attr;
+	pthread_cond_t cond;
+	struct timespec when;
+	int64_t started;
+	int err;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, clock);
+	pthread_cond_init(&cond, &attr);
+	when = ns_ts(libc_ns(clock) + NSEC_PER_SEC);
+	started = host_ns(CLOCK_MONOTONIC);
+	pthread_mutex_lock(&mutex);
+	err = pthread_cond_timedwait(&cond, &mutex, &when);
+	printf("ret %s\nelapsed %lld\n", err == ETIMEDOUT ? "ETIMEDOUT" : strerror(err),
+	       (long long)(host_ns(CLOCK_MONOTONIC) - started));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "read";
@@ -101,6 +156,7 @@ int main(int argc, char **argv)
 		if (child == 0) {
 			printf("child ");
 			line("clock_gettime", CLOCK_REALTIME);
+			fflush(stdout);
 			_exit(0);
 		}
 		waitpid(child, &status, 0);
@@ -116,8 +172,16 @@ int main(int argc, char **argv)
 		}
 	} else if (!strcmp(mode, "block") && argc == 4) {
 		return block(argv[2], atoi(argv[3]));
+	} else if (!strcmp(mode, "seccomp") && argc == 4) {
+		if (kill_on_openat() != 0) {
+			printf("error seccomp %s\n", strerror(errno));
+			return 1;
+		}
+		return block(argv[2], atoi(argv[3]));
+	} else if (!strcmp(mode, "condwait") && argc == 3) {
+		return condwait(!strcmp(argv[2], "monotonic") ? CLOCK_MONOTONIC : CLOCK_REALTIME);
 	} else {
-		fprintf(stderr, "usage: reach_clock read|fork|watch|block KIND N\n");
+		fprintf(stderr, "usage: reach_clock read|fork|watch|block KIND N|seccomp KIND N|condwait CLOCK\n");
 		return 2;
 	}
 	return 0;

@@ -3,7 +3,7 @@
 // with cgo. Prints "name value host" as reach_clock.c does.
 //
 //	read       time.Now()
-//	watch      "ready", then one line per line read on stdin
+//	watch      "ready", then a line and "end" per line read on stdin
 //	block N    "ready", then N times: time.Sleep(300ms) (futex and epoll in
 //	           the runtime), then a line; "done" at the end
 package main
@@ -43,6 +43,7 @@ func main() {
 		in := bufio.NewScanner(os.Stdin)
 		for in.Scan() {
 			line("time.Now")
+			fmt.Println("end")
 		}
 	case "block":
 		n, _ := strconv.Atoi(os.Args[2])
