@@ -22,7 +22,6 @@ is patched <= 1.10x native.
 import argparse
 import datetime
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -35,7 +34,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from timens.page import ClockPage  # noqa: E402
-from report import publish  # noqa: E402
+from report import publish, ratio_table  # noqa: E402
 
 TRACER = ROOT / "src" / "timens" / "native" / "timens-tracer"
 DAY_NS = 86400 * 10**9
@@ -94,21 +93,10 @@ def main():
                     samples[kind, label].append(ns_per_call(argv(read, sys_read), args.calls, args.reps))
     median = {key: statistics.median(values) for key, values in samples.items()}
 
-    lines = [
-        f"# REALTIME read cost through the vDSO patch, {datetime.datetime.now():%Y-%m-%d %H:%M}",
-        "",
-        f"{platform.node()}, Linux {platform.release()}, {os.cpu_count()} CPUs; "
-        f"median of {args.rounds} rounds x {args.reps} batches x {args.calls} calls; "
-        "ns per read (ratio to native). Goal: patched <= 1.10x.",
-        "",
-        "| program | " + " | ".join(variants) + " |",
-        "|---|" + "---|" * len(variants),
-    ]
-    for kind in programs:
-        native = median[kind, "native"]
-        cells = [f"{median[kind, label]:.1f} ({median[kind, label] / native:.2f}x)" for label in variants]
-        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
-    publish("\n".join(lines) + "\n", "reach")
+    how = (f"median of {args.rounds} rounds x {args.reps} batches x {args.calls} calls; "
+           "ns per read (ratio to native). Goal: patched <= 1.10x.")
+    publish(ratio_table("REALTIME read cost through the vDSO patch", how, "program", list(programs),
+                        list(variants), median), "reach")
 
 
 if __name__ == "__main__":
