@@ -209,6 +209,39 @@ def test_traced_command_exits_and_dies_as_itself(programs):
     assert missing.returncode in (125, 127) and missing.stderr.count("\n") == 1
 
 
+def test_stop_and_continue_from_a_terminal(programs, rundir):
+    """^Z then fg in an interactive shell: the traced command stops and goes on."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
+    seen = ""
+
+    def read_until(text, seconds=30):
+        nonlocal seen
+        end = time.monotonic() + seconds
+        while text not in seen and time.monotonic() < end:
+            if select.select([fd], [], [], 0.1)[0]:
+                seen += os.read(fd, 4096).decode(errors="replace")
+        return text in seen
+
+    try:
+        command = " ".join(timens_argv("run", "--realtime", "+1d", "--", BUSYBOX, "sh", "-c",
+                                       "'echo START\"\"ED; busybox sleep 1; echo FINISH\"\"ED'"))
+        os.write(fd, f"export TIMENS_RUNDIR={rundir}; {command}\n".encode())
+        assert read_until("STARTED"), seen  # the terminal echoes START""ED
+        os.write(fd, b"\x1a")
+        assert read_until("Stopped"), seen
+        os.write(fd, b"fg\n")
+        assert read_until("FINISHED"), seen
+    finally:
+        os.write(fd, b"exit\n")
+        os.waitpid(pid, 0)
+        os.close(fd)
+
+
 @pytest.fixture
 def lab(rundir, timens):
     assert timens("create", "lab", "--realtime", "+1d").returncode == 0

@@ -81,6 +81,11 @@ static void pass_signals_on(void)
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
 		sigaction(signals[i], &sa, NULL);
+	/* As a shell does: a tracer stopped by ^Z could not let the command's own
+	 * stop and the SIGCONT that ends it pass in order. */
+	signal(SIGTSTP, SIG_IGN);
+	signal(SIGTTIN, SIG_IGN);
+	signal(SIGTTOU, SIG_IGN);
 }
 
 /* End as the command ended: its exit status, or its signal. */
