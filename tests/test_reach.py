@@ -351,6 +351,18 @@ def test_inject_refuses_a_traced_process_and_leaves_it_alone(programs, lab, time
     assert all(abs(shift_of("tick", *readings(t)["tick"])) < SLACK for t in finish(proc))
 
 
+def test_inject_refuses_a_process_with_libtimens(programs, lab, timens):
+    """Its REALTIME offset comes from libtimens.so already: a second one would add up."""
+    proc = subprocess.Popen(timens_argv("run", "--realtime", "+2d", "--", programs["musl-dynamic"], "block", "futex",
+                                        "4"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TIMENS_VDSO_PATCH": "0"})
+    assert proc.stdout.readline() == "ready\n"
+    child = int(subprocess.run(["pgrep", "-f", f"{programs['musl-dynamic']} block"], capture_output=True,
+                               text=True).stdout.split()[-1])
+    assert "libtimens" in refused(timens, lab, child)
+    assert all(abs(shift_of("tick", *readings(t)["tick"]) - 2 * DAY) < SLACK for t in finish(proc))
+
+
 def test_inject_refuses_a_32_bit_program(lab, timens, tmp_path):
     source = tmp_path / "sleeper.s"
     source.write_text(".globl _start\n_start:\n\tmovl $162, %eax\n\tmovl $ts, %ebx\n\txorl %ecx, %ecx\n"

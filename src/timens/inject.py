@@ -22,7 +22,7 @@ it, vDSO code this version does not know.
 import os
 import subprocess
 
-from . import errors, vdso
+from . import errors, kernel, vdso
 from .namespace import TimeNamespace
 from .page import LAYOUT, ClockPage
 from .values import split_ns
@@ -33,6 +33,10 @@ def inject(name, pid, *, rundir=None):
     if not vdso.enabled({}):
         raise errors.TimensError("inject works on x86-64 only (timens-tracer is not built here)")
     with TimeNamespace.open(name, rundir=rundir) as ns, TimeNamespace.from_pid(pid, rundir=rundir) as own:
+        if _loads_libtimens(own.pid):
+            # Its REALTIME comes from its own namespace's page already: two offsets would add up.
+            raise errors.TimensError(f"cannot inject into process {own.pid}: it runs with libtimens.so "
+                                     "(started by timens); change its namespace with 'timens set' instead")
         want, have = ns.offsets(), own.offsets()
         advance = (want.monotonic - have.monotonic, want.boottime - have.boottime)
         made = None
@@ -49,6 +53,14 @@ def inject(name, pid, *, rundir=None):
                 made.unlink(missing_ok=True)
             message = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "timens-tracer failed"
             raise errors.TimensError(message.removeprefix("timens: "))
+
+
+def _loads_libtimens(pid):
+    try:
+        with open(kernel.proc(pid, "maps")) as maps:
+            return any(line.rstrip().endswith("/libtimens.so") for line in maps)
+    except OSError:
+        return False  # the tracer says why it cannot go on
 
 
 def _advance_page(ns, pid, realtime_ns, advance):
