@@ -45,4 +45,5 @@ $(STAMP): pyproject.toml setup.py $(NATIVE_SOURCES)
 	touch $@
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info src/timens/native/libtimens.so src/timens/native/timens-helper src/timens/native/timens-tracer
+	rm -rf $(VENV) build src/*.egg-info src/timens/native/libtimens.so src/timens/native/libtimens-page.so src/timens/native/timens-helper \
+		src/timens/native/timens-tracer

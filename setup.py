@@ -1,6 +1,8 @@
 """Build the native pieces of timens with the package's own build.
 
 libtimens.so is the LD_PRELOAD library that gives REALTIME offsets;
+libtimens-page.so is the clock page's writer alone (page_write.c, also
+compiled into libtimens.so), which the Python package calls through ctypes;
 timens-helper is the small program that creates, enters and reads a
 namespace in a single-threaded process right before exec (setns on a time
 namespace fails in a threaded process, and subprocess offers no safe hook);
@@ -25,14 +27,14 @@ BLOB_CFLAGS = ["-mgeneral-regs-only", "-fPIC", "-nostdlib", "-ffreestanding", "-
 
 
 class BuildNative(build_ext):
-    """Name the library libtimens.so (not a CPython module) and link the helper."""
+    """Name the libraries libtimens*.so (not CPython modules) and link the helper."""
 
     def get_ext_filename(self, fullname):
         # Called with the dotted name by setuptools and with the last part
         # alone by distutils; both must map to the same plain file name.
         *package, name = fullname.split(".")
-        if name == "libtimens":
-            return str(Path(*package, "libtimens.so"))
+        if name in LIBRARIES:
+            return str(Path(*package, LIBRARIES[name]))
         return super().get_ext_filename(fullname)
 
     def get_export_symbols(self, ext):
@@ -81,9 +83,12 @@ class BuildNative(build_ext):
         self.compiler.link_executable(objects, "timens-tracer", output_dir=str(self.out_dir()))
 
 
+PAGE_WRITER = str(NATIVE / "page_write.c")
+LIBRARIES = {"libtimens": "libtimens.so", "libtimens_page": "libtimens-page.so"}
+
 libtimens = Extension(
     "timens.native.libtimens",
-    sources=sorted(str(p) for p in (NATIVE / "libtimens").glob("*.c")),
+    sources=sorted(str(p) for p in (NATIVE / "libtimens").glob("*.c")) + [PAGE_WRITER],
     include_dirs=[str(NATIVE)],
     # libc_compat.h binds symbols to their oldest versions, so one build
     # loads under glibc >= 2.17 and musl; libdl is named for glibc < 2.34,
@@ -92,4 +97,13 @@ libtimens = Extension(
     extra_link_args=["-Wl,--no-as-needed", "-l:libdl.so.2", "-Wl,--as-needed", "-lpthread"],
 )
 
-setup(ext_modules=[libtimens], cmdclass={"build_ext": BuildNative})
+# No constructor and no interposers: loading it changes nothing in Python.
+libtimens_page = Extension(
+    "timens.native.libtimens_page",
+    sources=[PAGE_WRITER],
+    include_dirs=[str(NATIVE)],
+    extra_compile_args=CFLAGS,
+    extra_link_args=["-lpthread"],
+)
+
+setup(ext_modules=[libtimens, libtimens_page], cmdclass={"build_ext": BuildNative})

@@ -376,8 +376,7 @@ def broken_page(tmp_path, kind):
     return path
 
 
-@pytest.mark.parametrize("kind", ["missing", "bad_magic", "bad_version", "short",
-                                  "stuck_writer", "directory"])
+@pytest.mark.parametrize("kind", ["missing", "bad_magic", "bad_version", "short", "directory"])
 def test_broken_page_gives_host_time_and_one_warning(tmp_path, compile_probe, kind):
     page = broken_page(tmp_path, kind)
     start = time.monotonic()
@@ -388,6 +387,17 @@ def test_broken_page_gives_host_time_and_one_warning(tmp_path, compile_probe, ki
     assert len(lines) == 1 and lines[0].startswith(WARNING) and "host time" in lines[0], lines
     assert str(page) in lines[0]
     check_bracketed(parse_lines(proc.stdout)["REALTIME"], 0, 0, "REALTIME")
+
+
+def test_page_stuck_from_the_start_keeps_its_offset(tmp_path, compile_probe):
+    """A writer died inside before the program started: nothing consistent
+    was ever seen, and the page's fields as they stand beat host time."""
+    page = broken_page(tmp_path, "stuck_writer")
+    proc = run_in(page, [compile_probe("rt_reads"), 1000], timeout=30)
+    assert proc.returncode == 0
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and "stopped mid-update" in lines[0] and "last consistent" in lines[0]
+    check_bracketed(parse_lines(proc.stdout)["REALTIME"], 100 * YEAR, 0, "REALTIME")
 
 
 def test_no_page_for_this_namespace_by_inode(rundir, compile_probe):

@@ -7,9 +7,11 @@
     lab = timens.TimeNamespace.create("lab", boottime="+365d")  # named, persists
     timens.TimeNamespace.open("lab").run(["cat", "/proc/uptime"])
     timens.list_namespaces()
+    ns = timens.restore("snapshot.json")                       # clocks go on from a save
 
 Values are offsets ("+1d", or int nanoseconds), targets ("=400d") or, for
-REALTIME, instants ("@2038-01-19T03:14:07Z"). Errors are `TimensError`s.
+REALTIME, instants ("@2038-01-19T03:14:07Z"). Errors are `TimensError`s,
+except a command that cannot be run, which raises what `subprocess` raises.
 Submodules load on first use, to keep `timens run` quick to start.
 """
 
@@ -28,6 +30,11 @@ __all__ = [
     "OffsetsFrozen",
     "PermissionDenied",
     "SnapshotError",
+    "CommandError",
+    "save",
+    "load",
+    "restore",
+    "version",
 ]
 
 from .errors import (  # noqa: E402  (cheap: no imports of its own)
@@ -37,6 +44,7 @@ from .errors import (  # noqa: E402  (cheap: no imports of its own)
     OffsetsFrozen,
     OutOfRange,
     PermissionDenied,
+    CommandError,
     SnapshotError,
     TimensError,
 )
@@ -44,11 +52,24 @@ from .errors import (  # noqa: E402  (cheap: no imports of its own)
 _LAZY = {
     "TimeNamespace": "namespace",
     "Offsets": "namespace",
-    "Popen": "process",
-    "run": "process",
-    "list_namespaces": "inspect",
-    "NamespaceInfo": "inspect",
+    "Popen": "namespace",
+    "run": "namespace",
+    "list_namespaces": "discover",
+    "NamespaceInfo": "discover",
+    "save": "snapshot",
+    "load": "snapshot",
+    "restore": "snapshot",
 }
+
+
+def version():
+    """The installed timens's version ("unknown" when not installed)."""
+    try:
+        from importlib.metadata import version as dist_version  # slow to import: only when asked
+
+        return dist_version("timens")
+    except Exception:
+        return "unknown"
 
 
 def __getattr__(name):

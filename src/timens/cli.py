@@ -1,19 +1,21 @@
 """The `timens` command: a thin layer over the Python API.
 
-Each subcommand is one small function, dispatched from `main`. Errors of
-timens itself print one line and exit 125; `run` and `exec` exit with the
-command's status, or die of the same signal, as util-linux `unshare` does.
+Each subcommand is a small function, with a function that declares its
+options, listed once in COMMANDS and dispatched from `main` on the first
+argument: only that subcommand's parser is built, and only the modules it
+needs are imported, so `timens run` starts quickly. Errors of timens itself
+print one line and exit 125; `run` and `exec` exit with the command's
+status, or die of the same signal, as util-linux `unshare` does; a command
+that cannot be run exits 127 (not found) or 126, as in a shell.
 """
-import argparse
 import os
-import signal
 import sys
 
 from . import errors
+from .values import CLOCKS
 
 EXIT_OWN_ERROR = 125
-VALUE_OPTIONS = ("--monotonic", "--boottime", "--realtime")
-
+VALUE_OPTIONS = tuple(f"--{clock}" for clock in CLOCKS)
 DESCRIPTION = """\
 Give processes their own clocks with Linux time namespaces.
 
@@ -49,140 +51,78 @@ exit status: the command's own status for run and exec (128+N if killed by
 signal N); 125 when timens itself fails. With no command, timens lists."""
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(EXIT_OWN_ERROR, f"timens: {message} (see: {self.prog} --help)\n")
+
+def parser_class():
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def __init__(self, **kwargs):
+            super().__init__(formatter_class=Formatter, **kwargs)
+
+        def error(self, message):
+            self.exit(EXIT_OWN_ERROR, f"timens: {message} (see: {self.prog} --help)\n")
+
+    class Formatter(argparse.RawDescriptionHelpFormatter):
+        # argparse makes a formatter for every option it adds, and without a
+        # width that imports shutil (and with it bz2 and lzma): a third of a
+        # `timens run`'s imports. The width is needed only to print help.
+        def __init__(self, prog):
+            super().__init__(prog, width=terminal_width())
+
+    return Parser
 
 
-TAKES_COMMAND = ("run", "exec", "restore")
+def terminal_width():
+    try:
+        columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(sys.stdout.fileno()).columns
+    except (ValueError, OSError, AttributeError):
+        columns = 80
+    return max(columns - 2, 20)
 
 
-def build_parser(command_positional=True):
-    """The parser; without COMMAND_POSITIONAL the command comes after "--"
-    only, so options may stand anywhere before it."""
-    parser = Parser(
-        prog="timens", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--version", action=VersionAction, help="print the version and exit")
-    sub = parser.add_subparsers(dest="action", metavar="COMMAND", parser_class=Parser)
+def top_parser():
+    """`timens` itself: --help, --version, and the list of commands."""
+    import argparse
 
-    def command(name, help_, func, *, description=None):
-        p = sub.add_parser(
-            name, help=help_, description=description or help_, formatter_class=argparse.RawDescriptionHelpFormatter
-        )
-        p.set_defaults(func=func)
-        return p
-
-    def clock_options(p, realtime=True):
-        p.add_argument("--monotonic", metavar="V", help="MONOTONIC offset (+1d) or target (=10d)")
-        p.add_argument("--boottime", metavar="V", help="BOOTTIME offset (+1d) or target (=400d); moves uptime too")
-        if realtime:
-            p.add_argument("--realtime", metavar="V", help="REALTIME offset (+10y, -400d) or @DATE")
-
-    def target(p, verb):
-        p.add_argument("name", nargs="?", help=f"named namespace to {verb}")
-        p.add_argument("--pid", help=f"{verb} the time namespace of this process instead")
-
-    p = command(
-        "run",
-        "run a command in a new time namespace",
-        func=cmd_run,
-        description="Make a new time namespace with the given clocks and run COMMAND in it\n"
-        "(default: $SHELL). The namespace goes away with its last process.",
-    )
-    clock_options(p)
-    if command_positional:
-        p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments (after --)")
-
-    p = command("create", "make a named namespace that outlives this command", cmd_create)
-    p.add_argument("name")
-    clock_options(p)
-
-    p = command("exec", "run a command in a named namespace or a process's namespace", cmd_exec)
-    target(p, "enter")
-    if command_positional:
-        p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments (after --)")
-
-    p = command(
-        "set",
-        "change the REALTIME of a namespace, live",
-        cmd_set,
-        description="Change REALTIME for every process inside, from its next clock read.\n"
-        "MONOTONIC and BOOTTIME offsets are fixed by the kernel once the namespace exists.",
-    )
-    target(p, "change")
-    clock_options(p)
-
-    p = command("delete", "remove named namespaces", cmd_delete)
-    p.add_argument("names", nargs="+", metavar="name")
-
-    p = command("list", "list every time namespace on the system", cmd_list)
-    p.add_argument("--json", action="store_true", help="machine-readable output (schema: docs/json.md)")
-
-    p = command("show", "show what each clock reads inside a namespace, next to the host", cmd_show)
-    target(p, "show")
-    p.add_argument("--json", action="store_true", help="machine-readable output (schema: docs/json.md)")
-
-    p = command(
-        "inject",
-        "give a running process a namespace's clocks",
-        cmd_inject,
-        description="Make process PID (static, Go or any x86-64 program, started outside timens)\n"
-        "read NAME's REALTIME, and its MONOTONIC and BOOTTIME as NAME's offsets relative\n"
-        "to its own namespace, by patching its vDSO in place. Every thread stops for a\n"
-        "moment; no tracer stays attached. Refused, with nothing changed: 32-bit or other\n"
-        "architectures, a process traced already, seccomp without CAP_SYS_ADMIN.",
-    )
-    p.add_argument("name", help="named namespace whose clocks the process gets")
-    p.add_argument("--pid", required=True, help="the running process")
-
-    p = command("save", "snapshot a namespace's clocks to a file, for restore", cmd_save)
-    target(p, "save")
-    p.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")
-
-    p = command(
-        "restore",
-        "make a namespace whose clocks go on from a snapshot",
-        cmd_restore,
-        description="Make a namespace whose MONOTONIC and BOOTTIME go on from the saved values\n"
-        "(offset = saved value - this host's current value) and whose REALTIME keeps\n"
-        "its saved offset. Give --name to keep it, --oci to print OCI timeOffsets,\n"
-        "or a command to run in it.",
-    )
-    p.add_argument("snapshot", metavar="FILE", help="snapshot written by 'timens save'")
-    p.add_argument("--name", help="create a named namespace")
-    p.add_argument(
-        "--elapsed",
-        choices=("frozen", "wall"),
-        default="frozen",
-        help="frozen: continue exactly from the saved values (default); "
-        "wall: also add the host REALTIME that passed since the save",
-    )
-    p.add_argument("--oci", action="store_true", help="print the linux.timeOffsets object of an OCI runtime config")
-    # "*", not REMAINDER: options may follow FILE (timens restore FILE --name lab); main() splits at "--"
-    if command_positional:
-        p.add_argument("command", nargs="*", help="command to run in the restored namespace (after --)")
+    parser = parser_class()(prog="timens", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="action", metavar="COMMAND")
+    for name, (help_, *_rest) in COMMANDS.items():
+        sub.add_parser(name, help=help_)
     return parser
 
 
-class VersionAction(argparse.Action):
-    """--version, reading the installed metadata only when asked (it is slow to import)."""
+def command_parser(name, with_command=True):
+    """The parser of one subcommand (the others are not built). Without
+    WITH_COMMAND, the command comes after "--" only."""
+    import argparse
 
-    def __init__(self, option_strings, dest, **kwargs):
-        super().__init__(option_strings, dest, nargs=0, **kwargs)
+    help_, description, declare, _func, command_nargs = COMMANDS[name]
+    parser = parser_class()(prog=f"timens {name}", description=description or help_)
+    declare(parser)
+    if command_nargs and with_command:
+        nargs = argparse.REMAINDER if command_nargs == "..." else command_nargs
+        parser.add_argument("command", nargs=nargs, help="command and arguments (after --)")
+    return parser
 
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(f"timens {version()}")
-        parser.exit(0)
+
+def clock_options(p, realtime=True):
+    p.add_argument("--monotonic", metavar="V", help="MONOTONIC offset (+1d) or target (=10d)")
+    p.add_argument("--boottime", metavar="V", help="BOOTTIME offset (+1d) or target (=400d); moves uptime too")
+    if realtime:
+        p.add_argument("--realtime", metavar="V", help="REALTIME offset (+10y, -400d) or @DATE")
 
 
-def version():
-    try:
-        from importlib.metadata import version as dist_version
+def target_options(verb):
+    def declare(p):
+        p.add_argument("name", nargs="?", help=f"named namespace to {verb}")
+        p.add_argument("--pid", help=f"{verb} the time namespace of this process instead")
 
-        return dist_version("timens")
-    except Exception:
-        return "unknown"
+    return declare
+
+
+def json_option(p):
+    p.add_argument("--json", action="store_true", help="machine-readable output (schema: docs/json.md)")
 
 
 # ---------------------------------------------------------------- helpers
@@ -200,69 +140,11 @@ def open_target(args, verb):
     return TimeNamespace.open(args.name)
 
 
-# Signals that would end or disturb timens: they are meant for the command.
-FORWARDED = (
-    signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT,
-    signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGWINCH, signal.SIGCONT,
-)
-SI_KERNEL = 0x80  # si_code of a signal the terminal sent to the whole process group
-
-
-def wait_child(proc):
-    """Wait for the child, passing signals on to it; its status (-N: signal N).
-
-    What the terminal sends (^C, ^\\, a resize) reaches the command directly,
-    as it is in the same process group, so only signals sent by a process
-    are passed on. (One sent to the whole group thus arrives twice.)
-    The caller returns the status to `main`, which dies of the same signal
-    only after every namespace and page has been cleaned up.
-    """
-    waited = {*FORWARDED, signal.SIGCHLD}
-    signal.pthread_sigmask(signal.SIG_BLOCK, waited)
-    try:
-        while proc.poll() is None:
-            info = signal.sigwaitinfo(waited)
-            if info.si_signo == signal.SIGCHLD:
-                continue
-            if info.si_code == SI_KERNEL:  # ^C, ^\, a resize: the terminal told the command too
-                continue
-            proc.send_signal(info.si_signo)
-        return proc.returncode
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, waited)
-
-
 def run_command(ns, cmd):
-    """Run CMD in NS as the command of `timens run/exec`; its status (-N: signal N).
+    """Run CMD in NS as the command of `timens run/exec`; its status (-N: signal N)."""
+    from .signals import run_in_job
 
-    In the terminal's foreground the command shares our process group, so
-    ^C reaches it as it would reach the bare command. Elsewhere (under
-    `timeout`, a supervisor, a pipeline with no terminal) it gets a group of
-    its own: a signal sent to our group then reaches it once, through us,
-    not twice.
-    """
-    return wait_child(ns.popen(cmd, **({} if in_terminal_foreground() else {"process_group": 0})))
-
-
-def in_terminal_foreground():
-    for fd in (0, 1, 2):
-        try:
-            return os.tcgetpgrp(fd) == os.getpgrp()
-        except OSError:
-            continue
-    return False
-
-
-def die_like_child(sig):
-    """Re-raise the child's fatal signal on ourselves, as util-linux unshare does."""
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the child dumped core already, if it did
-    for s in {*FORWARDED, sig} - {signal.SIGKILL, signal.SIGSTOP}:
-        signal.signal(s, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
-    os.kill(os.getpid(), sig)
-    return 128 + sig  # the signal did not kill us (it is ignored by default): say it the shell way
+    return run_in_job(ns.popen, cmd)
 
 
 def default_shell():
@@ -273,6 +155,15 @@ def print_json(data):
     import json
 
     print(json.dumps(data, indent=2))
+
+
+def describe(ns):
+    return f'"{ns.name}"' if ns.name else f"pid {ns.pid}" if ns.pid else f"inode {ns.inode}"
+
+
+def printable(text):
+    """A command line for a one-line table cell: control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 # ---------------------------------------------------------------- commands
@@ -304,8 +195,10 @@ def cmd_exec(args):
 
 
 def cmd_set(args):
+    from .values import KERNEL_CLOCKS
+
     with open_target(args, "change") as ns:
-        for clock in ("monotonic", "boottime"):
+        for clock in KERNEL_CLOCKS:
             if getattr(args, clock) is not None:
                 raise errors.OffsetsFrozen(
                     f"cannot change {clock} of {describe(ns)}: the kernel takes MONOTONIC and BOOTTIME "
@@ -315,13 +208,6 @@ def cmd_set(args):
         if args.realtime is None:
             raise errors.BadValue("nothing to set: give --realtime V")
         ns.set_realtime(args.realtime)
-    return 0
-
-
-def cmd_inject(args):
-    from .inject import inject
-
-    inject(args.name, args.pid)
     return 0
 
 
@@ -338,11 +224,23 @@ def cmd_delete(args):
     return status
 
 
+def cmd_inject(args):
+    from .inject import inject
+
+    inject(args.name, args.pid)
+    return 0
+
+
+def inject_options(p):
+    p.add_argument("name", help="named namespace whose clocks the process gets")
+    p.add_argument("--pid", required=True, help="the running process")
+
+
 def cmd_list(args):
-    from . import inspect
+    from .discover import list_namespaces
     from .values import format_offset
 
-    namespaces = inspect.list_namespaces()
+    namespaces = list_namespaces()
     if args.json:
         print_json({"schema": "timens.list/1", "namespaces": [n.as_json() for n in namespaces]})
         return 0
@@ -367,15 +265,6 @@ def cmd_list(args):
     return 0
 
 
-def printable(text):
-    """A command line for a one-line table cell: control characters escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def describe(ns):
-    return f'"{ns.name}"' if ns.name else f"pid {ns.pid}" if ns.pid else f"inode {ns.inode}"
-
-
 def cmd_show(args):
     from .report import clock_report, print_report
 
@@ -397,9 +286,116 @@ def cmd_save(args):
 
 
 def cmd_restore(args):
-    from .snapshot import restore
+    """One of: --name (a named namespace), --oci (print offsets) or a command to run."""
+    from . import snapshot
 
-    return restore(args.snapshot, name=args.name, elapsed=args.elapsed, oci=args.oci, command=list(args.command or []))
+    command = list(args.command or [])
+    chosen = [w for w, given in (("--name", args.name is not None), ("--oci", args.oci), ("a command", command)) if given]
+    if len(chosen) != 1:
+        problem = "nothing to do" if not chosen else f"{' and '.join(chosen)} do not go together"
+        raise errors.BadValue(
+            f"restore: {problem}: give --name NAME to make a named namespace, --oci to print "
+            "the OCI linux.timeOffsets, or -- COMMAND to run a command in the restored namespace"
+        )
+    if args.name is not None:
+        from .rundir import validate_name
+
+        validate_name(args.name)
+    data = snapshot.load(args.snapshot)
+    if args.oci:
+        offsets = snapshot.restore_oci(data, args.elapsed)
+        realtime = data["offsets"]["realtime_ns"]
+        if realtime is not None:
+            from .values import format_offset
+
+            print(
+                f"timens: note: the REALTIME offset {format_offset(realtime)} "
+                "has no place in OCI timeOffsets (the kernel offsets MONOTONIC and BOOTTIME only)",
+                file=sys.stderr,
+            )
+        print_json(offsets)
+        return 0
+    with snapshot.restore(data, args.name, elapsed=args.elapsed) as ns:
+        return 0 if args.name is not None else run_command(ns, command)
+
+
+def restore_options(p):
+    p.add_argument("snapshot", metavar="FILE", help="snapshot written by 'timens save'")
+    p.add_argument("--name", help="create a named namespace")
+    p.add_argument(
+        "--elapsed",
+        choices=("frozen", "wall"),
+        default="frozen",
+        help="frozen: continue exactly from the saved values (default); "
+        "wall: also add the host REALTIME that passed since the save",
+    )
+    p.add_argument("--oci", action="store_true", help="print the linux.timeOffsets object of an OCI runtime config")
+
+
+def both(*declares):
+    def declare(p):
+        for d in declares:
+            d(p)
+
+    return declare
+
+
+def named(p):
+    p.add_argument("name")
+
+
+# name: (help, description, declare its options, run it, nargs of a command it takes:
+# "..." everything after the first positional, "*" options may follow, None: no command)
+COMMANDS = {
+    "run": (
+        "run a command in a new time namespace",
+        "Make a new time namespace with the given clocks and run COMMAND in it\n"
+        "(default: $SHELL). The namespace goes away with its last process.",
+        clock_options, cmd_run, "...",
+    ),
+    "create": ("make a named namespace that outlives this command", None, both(named, clock_options), cmd_create, None),
+    "exec": (
+        "run a command in a named namespace or a process's namespace", None, target_options("enter"), cmd_exec, "...",
+    ),
+    "set": (
+        "change the REALTIME of a namespace, live",
+        "Change REALTIME for every process inside, from its next clock read.\n"
+        "MONOTONIC and BOOTTIME offsets are fixed by the kernel once the namespace exists.",
+        both(target_options("change"), clock_options), cmd_set, None,
+    ),
+    "delete": (
+        "remove named namespaces", None,
+        lambda p: p.add_argument("names", nargs="+", metavar="name"), cmd_delete, None,
+    ),
+    "list": ("list every time namespace on the system", None, json_option, cmd_list, None),
+    "show": (
+        "show what each clock reads inside a namespace, next to the host", None,
+        both(target_options("show"), json_option), cmd_show, None,
+    ),
+    "inject": (
+        "give a running process a namespace's clocks",
+        "Make process PID (static, Go or any x86-64 program, started outside timens)\n"
+        "read NAME's REALTIME, and its MONOTONIC and BOOTTIME as NAME's offsets relative\n"
+        "to its own namespace, by patching its vDSO in place. Every thread stops for a\n"
+        "moment; no tracer stays attached. Refused, with nothing changed: 32-bit or other\n"
+        "architectures, a process traced already, seccomp without CAP_SYS_ADMIN.",
+        inject_options, cmd_inject, None,
+    ),
+    "save": (
+        "snapshot a namespace's clocks to a file, for restore", None,
+        both(target_options("save"),
+             lambda p: p.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")),
+        cmd_save, None,
+    ),
+    "restore": (
+        "make a namespace whose clocks go on from a snapshot",
+        "Make a namespace whose MONOTONIC and BOOTTIME go on from the saved values\n"
+        "(offset = saved value - this host's current value) and whose REALTIME keeps\n"
+        "its saved offset. Give --name to keep it, --oci to print OCI timeOffsets,\n"
+        "or a command to run in it (after --).",
+        restore_options, cmd_restore, "*",
+    ),
+}
 
 
 # ---------------------------------------------------------------- main
@@ -421,31 +417,48 @@ def join_negative_values(argv):
     return out
 
 
-def main(argv=None):
-    argv = join_negative_values(sys.argv[1:] if argv is None else list(argv))
-    action = next((a for a in argv if not a.startswith("-")), None)
-    if action in TAKES_COMMAND and "--" in argv:
+def parse(argv):
+    """(function, arguments) for ARGV; argparse exits 125 on bad usage."""
+    argv = join_negative_values(argv) or ["list"]
+    name = argv[0]
+    if name not in COMMANDS:
+        args = top_parser().parse_args(argv)  # --help, or an error naming the choices
+        if args.version:
+            from . import version
+
+            print(f"timens {version()}")
+            sys.exit(0)
+        return parse(["list"])
+    if COMMANDS[name][4] and "--" in argv:
         # Everything after the first "--" is the command, whatever it looks like.
         split = argv.index("--")
-        parser = build_parser(command_positional=False)
-        args = parser.parse_args(argv[:split])
+        args = command_parser(name, with_command=False).parse_args(argv[1:split])
         args.command, args.explicit_command = argv[split + 1 :], True
     else:
-        parser = build_parser()
-        args = parser.parse_args(argv or ["list"])
+        args = command_parser(name).parse_args(argv[1:])
         args.explicit_command = False
-    if not getattr(args, "func", None):
-        args = parser.parse_args(["list"])
+    return COMMANDS[name][3], args
+
+
+def main(argv=None):
+    func, args = parse(sys.argv[1:] if argv is None else list(argv))
     try:
-        status = args.func(args)
+        status = func(args)
+    except errors.CommandError as err:  # the command's exec failed: as a shell says it
+        print(f"timens: {err.filename}: {err.strerror}", file=sys.stderr)
+        return err.exit_status
     except errors.TimensError as err:
         print(f"timens: {err}", file=sys.stderr)
         return EXIT_OWN_ERROR
-    except FileNotFoundError as err:  # the command, as a shell says it
-        print(f"timens: {err.filename}: command not found", file=sys.stderr)
-        return 127
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return EXIT_OWN_ERROR
-    return die_like_child(-status) if status < 0 else status
+    except OSError as err:  # what no API boundary translated: still one line
+        print(f"timens: {errors.from_os_error(err)}", file=sys.stderr)
+        return EXIT_OWN_ERROR
+    if status < 0:
+        from .signals import die_like_child
+
+        return die_like_child(-status)
+    return status

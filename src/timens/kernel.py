@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from . import errors
-from .values import NSEC_PER_SEC, format_offset, join_ns
+from .values import KERNEL_CLOCKS, NSEC_PER_SEC, format_offset, join_ns
 
 PROCFS = os.environ.get("TIMENS_PROCFS", "/proc")
 
@@ -24,13 +24,13 @@ LIBTIMENS = NATIVE / "libtimens.so"
 CLONE_NEWTIME = 0x80
 NS_GET_USERNS = 0xB701  # _IO(0xb7, 0x1)
 NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3)
+NS_GET_ID = 0x8008B70D  # _IOR(0xb7, 0xd, __u64)
 HOST_TIME_NS_INODE = 0xEFFFFFFA  # PROC_TIME_INIT_INO: the initial namespace
 
 # The kernel's limits for MONOTONIC and BOOTTIME offsets (kernel/time/namespace.c).
 KTIME_SEC_MAX = (2**63 - 1) // NSEC_PER_SEC
 CLOCK_VALUE_MAX_NS = (KTIME_SEC_MAX // 2) * NSEC_PER_SEC + NSEC_PER_SEC - 1
 
-KERNEL_CLOCKS = ("monotonic", "boottime")
 CLOCK_IDS = {"monotonic": time.CLOCK_MONOTONIC, "boottime": time.CLOCK_BOOTTIME}
 
 _NS_LINK = re.compile(r"time:\[(\d+)\]")
@@ -114,6 +114,20 @@ def open_time_ns(path, what):
     return fd
 
 
+def ns_id(fd):
+    """The kernel's id of the namespace open on FD (never reused, unlike its
+    inode), or 0 where the kernel has none (before Linux 6.12: ENOTTY/EINVAL)."""
+    import fcntl
+    import struct
+
+    try:
+        return struct.unpack("=Q", fcntl.ioctl(fd, NS_GET_ID, bytes(8)))[0]
+    except OSError as err:
+        if err.errno in (errno.ENOTTY, errno.EINVAL):
+            return 0
+        raise
+
+
 def above_stdio(fd):
     """FD moved to 3 or above. When timens runs with stdin (say) closed, a
     namespace fd can land on 0, where a child's redirections would clobber it."""
@@ -168,12 +182,29 @@ def detach_mount(target):
             raise OSError(err, os.strerror(err), str(target))
 
 
-def is_mount_point(path):
+def mounts():
+    """(root, mount point) of every mount this process sees, unescaped."""
     try:
-        with open(proc("self", "mountinfo")) as f:
-            return any(line.split()[4] == str(path) for line in f)
+        with open(proc("self", "mountinfo"), "rb") as f:
+            lines = f.read().splitlines()
     except OSError:
-        return False
+        return []
+    out = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 4:
+            out.append((_unescape(fields[3]), _unescape(fields[4])))
+    return out
+
+
+def _unescape(field):
+    """mountinfo writes space, tab, newline and backslash as \\ooo octal."""
+    return os.fsdecode(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field))
+
+
+def is_mount_point(path):
+    path = os.fspath(path)
+    return any(mount_point == path for _, mount_point in mounts())
 
 
 # ---------------------------------------------------------------- creating
@@ -319,3 +350,14 @@ def environ_of(pid):
 
 def process_exists(pid):
     return os.path.exists(proc(pid))
+
+
+def is_regular_file(path):
+    """Is PATH itself (not through a symlink) a regular file? Only those are
+    opened as pages: a FIFO or device there could hang the opener."""
+    import stat
+
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False

@@ -13,10 +13,13 @@ import subprocess
 import time
 from collections import namedtuple
 
-from . import errors, kernel, vdso
+from . import errors, kernel, process, stale, vdso
+from .errors import boundary
 from .page import ClockPage, PageBusy, PageError
-from .rundir import RunDir, validate_name
-from .values import INSTANT, NSEC_PER_SEC, OFFSET, TARGET, ClockValue, format_offset, join_ns, parse_clock_value
+from .rundir import RunDir, trusted_rundir, validate_name
+from .values import (
+    INSTANT, KERNEL_CLOCKS, NSEC_PER_SEC, OFFSET, TARGET, ClockValue, format_offset, join_ns, parse_clock_value,
+)
 
 # REALTIME inside must stay representable as signed 64-bit nanoseconds
 # (1677-09-21 to 2262-04-11), as the kernel, Go and most runtimes assume.
@@ -39,21 +42,23 @@ def as_value(value, clock):
     """What the API takes for a clock: a string as on the command line, a
     number of seconds (int or float, as time.sleep takes), a timedelta, or
     a ClockValue."""
-    from datetime import timedelta
-
     if value is None or isinstance(value, ClockValue):
         return value
+    if isinstance(value, str):
+        return parse_clock_value(value, clock)
     if isinstance(value, bool):
         raise errors.BadValue(f"{clock}: {value!r} is not a time")
-    if isinstance(value, timedelta):
-        return ClockValue(OFFSET, (value.days * 86400 + value.seconds) * NSEC_PER_SEC + value.microseconds * 1000)
     if isinstance(value, int):
         return ClockValue(OFFSET, value * NSEC_PER_SEC)
     if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise errors.BadValue(f"{clock}: {value!r} is not a time")
         return parse_clock_value(f"{value:+.9f}", clock)
-    if not isinstance(value, str):
-        raise errors.BadValue(f"{clock}: expected a string, seconds or a timedelta, not {type(value).__name__}")
-    return parse_clock_value(value, clock)
+    from datetime import timedelta  # only a timedelta pays for this import
+
+    if isinstance(value, timedelta):
+        return ClockValue(OFFSET, (value.days * 86400 + value.seconds) * NSEC_PER_SEC + value.microseconds * 1000)
+    raise errors.BadValue(f"{clock}: expected a string, seconds or a timedelta, not {type(value).__name__}")
 
 
 def caller_realtime_offset():
@@ -76,7 +81,7 @@ def resolve_offsets(monotonic=None, boottime=None, realtime=None):
     """Turn what the user asked into host-relative offsets, checking the ranges."""
     own = kernel.own_clocks()
     kernel_offsets = {}
-    for clock, value in (("monotonic", monotonic), ("boottime", boottime)):
+    for clock, value in zip(KERNEL_CLOCKS, (monotonic, boottime)):
         value = as_value(value, clock)
         reading, own_offset = own[clock]
         root_reading = reading - own_offset
@@ -138,6 +143,7 @@ class TimeNamespace:
     # ------------------------------------------------------------ making
 
     @classmethod
+    @boundary("create the namespace")
     def create(cls, name=None, *, monotonic=None, boottime=None, realtime=None, rundir=None):
         """Make a new namespace; with a name, persist it in the run directory.
 
@@ -148,6 +154,7 @@ class TimeNamespace:
         if name is not None:
             validate_name(name)
         offsets = resolve_offsets(monotonic, boottime, realtime)
+        stale.sweep(rundir)
         if name is None:
             return cls._create_anonymous(offsets, rundir)
         return cls._create_named(name, offsets, rundir)
@@ -169,8 +176,7 @@ class TimeNamespace:
         finally:
             holder.release()
         try:
-            if offsets.realtime is not None:
-                ns._make_page(offsets.realtime)
+            ns._set_up_page(offsets.realtime)
         except BaseException:
             ns.close()
             raise
@@ -205,9 +211,7 @@ class TimeNamespace:
                 ) from err
             mounted = True
             ns = cls(kernel.open_time_ns(target, name), name=name, offsets=offsets, rundir=rundir)
-            if offsets.realtime is not None:
-                ns._make_page(offsets.realtime)
-                page_made = True
+            page_made = ns._set_up_page(offsets.realtime)
             rundir.write_meta(name, {"name": name, "inode": ns.inode, "created": time.time(), **offsets.as_json()})
             return ns
         except BaseException:
@@ -224,18 +228,42 @@ class TimeNamespace:
             if holder:
                 holder.release()
 
+    def _refuse_host(self):
+        """The host's time namespace never gets a page: every process that
+        enters it later (timens exec --pid 1) would run at its time."""
+        if self.inode == kernel.HOST_TIME_NS_INODE:
+            who = f"process {self.pid}" if self.pid else "this namespace"
+            raise errors.TimensError(
+                f"{who} runs in the host's time namespace, whose REALTIME timens does not change; "
+                "start the process with 'timens run' (or in a named namespace) to give it its own clocks"
+            )
+
+    def _set_up_page(self, realtime_offset):
+        """A new namespace's page: made with REALTIME_OFFSET, or none at all
+        (any page at this inode belongs to a dead namespace). True if made."""
+        if realtime_offset is not None:
+            self._make_page(realtime_offset)
+            return True
+        try:
+            self.rundir.page_file(self.inode).unlink(missing_ok=True)
+        except OSError:
+            pass  # not ours to remove; its ns_id keeps libtimens from using it
+        return False
+
     def _make_page(self, realtime_offset):
+        self._refuse_host()
         self.rundir.ensure("pages_dir")
         path = self.rundir.page_file(self.inode)
         # A file already there is stale (a dead namespace whose inode the
         # kernel reused) or no page at all: replace it. Processes that
         # mapped it keep their mapping; new ones get this page.
         path.unlink(missing_ok=True)
-        ClockPage.create(path, realtime_offset).close()
+        ClockPage.create(path, realtime_offset, ns_id=kernel.ns_id(self._time_fd)).close()
 
     # ------------------------------------------------------------ opening
 
     @classmethod
+    @boundary("open the namespace")
     def open(cls, name, *, rundir=None):
         """Open the named namespace NAME."""
         rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
@@ -250,20 +278,24 @@ class TimeNamespace:
         return cls(fd, name=name, offsets=offsets, rundir=rundir)
 
     @classmethod
+    @boundary("open the namespace of the process")
     def from_pid(cls, pid, *, rundir=None):
-        """Open the time namespace process PID lives in."""
-        try:
-            pid = int(pid)
-        except ValueError:
-            raise errors.BadValue(f"invalid pid {pid!r}") from None
-        if pid <= 0 or not kernel.process_exists(pid):
+        """Open the time namespace process PID lives in.
+
+        Its clock page is looked up in RUNDIR, by default the caller's run
+        directory or the one the process's environment names
+        (TIMENS_RUNDIR), if that one is owned by root or the caller and
+        writable by no one else: another user's process must not choose
+        where the caller reads or writes.
+        """
+        pid = parse_pid(pid)
+        if not kernel.process_exists(pid):
             raise errors.NoSuchNamespace(f"no process with pid {pid}")
         fd = kernel.open_time_ns(kernel.proc(pid, "ns", "time"), f"of pid {pid}")
         user_fd = kernel.owning_userns_fd(fd) if kernel.must_join_user_namespace() else None
         if rundir is None:
-            # The process may have been started by another user's timens, whose
-            # pages live in that user's run directory: its environment says where.
-            rundir = kernel.environ_of(pid).get("TIMENS_RUNDIR")
+            named = kernel.environ_of(pid).get("TIMENS_RUNDIR")
+            rundir = named if named and trusted_rundir(named) else None
         rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
         return cls(fd, user_fd=user_fd, pid=pid, rundir=rundir)
 
@@ -271,24 +303,24 @@ class TimeNamespace:
 
     @property
     def page_path(self):
+        """The page's path, if a page is there (a regular file: nothing that can hang a reader)."""
         path = self.rundir.page_file(self.inode)
-        return path if path.exists() else None
+        return path if kernel.is_regular_file(path) else None
 
     def _check_open(self):
         if self._time_fd < 0:
             raise errors.TimensError("this TimeNamespace is closed")
 
+    @boundary("read the clock page")
     def realtime_offset(self):
         """REALTIME offset in ns, or None when the namespace has no page."""
         path = self.page_path
         if path is None:
             return None
-        try:
-            with ClockPage.open(path, writable=False) as page:
-                return page.read_realtime_offset()
-        except PageError as err:
-            raise errors.TimensError(f"{err}; 'timens set ... --realtime V' writes a new one") from err
+        with ClockPage.open(path, writable=False) as page:
+            return page.read_realtime_offset()
 
+    @boundary("read the offsets")
     def offsets(self):
         """Kernel offsets (as the kernel reports them) and the REALTIME offset."""
         self._check_open()
@@ -304,6 +336,7 @@ class TimeNamespace:
             kern = self.clocks()["offsets"]
         return Offsets(kern.get("monotonic", 0), kern.get("boottime", 0), self.realtime_offset())
 
+    @boundary("set REALTIME")
     def set_realtime(self, value):
         """Change REALTIME for every process inside, live (from their next read).
 
@@ -312,6 +345,9 @@ class TimeNamespace:
         """
         self._check_open()
         value = as_value(value, "realtime")
+        if value is None:
+            raise errors.BadValue("realtime: give an offset or @DATE, not None")
+        self._refuse_host()
         has_page = self.page_path is not None  # not read: a broken page gets rewritten
         own = caller_realtime_offset()
         host_now = time.time_ns() - own
@@ -319,24 +355,27 @@ class TimeNamespace:
             raise errors.BadValue("realtime takes an offset or @DATE, not =VALUE")
         offset = value.ns - host_now if value.kind == INSTANT else own + value.ns
         check_realtime(offset, str(value), host_now)
-        if not has_page:
-            self._make_page(offset)
-        else:
-            try:
-                with ClockPage.open(self.page_path) as page:
-                    page.set_realtime_offset(offset)
-            except PageBusy as err:
-                raise errors.TimensError(str(err)) from err
-            except PageError:  # not a page any more (truncated, overwritten)
+        # One setter at a time, so that the page and the metadata agree.
+        with self.rundir.locked():
+            if not has_page:
                 self._make_page(offset)
-        if self.name:
-            meta = self.rundir.read_meta(self.name)
-            if meta:
-                self.rundir.write_meta(self.name, {**meta, "realtime_ns": offset})
+            else:
+                try:
+                    with ClockPage.open(self.page_path) as page:
+                        page.set_realtime_offset(offset)
+                except PageBusy:
+                    raise
+                except PageError:  # not a page any more (truncated, overwritten)
+                    self._make_page(offset)
+            if self.name:
+                meta = self.rundir.read_meta(self.name)
+                if meta:
+                    self.rundir.write_meta(self.name, {**meta, "realtime_ns": offset})
         return offset
 
     # ------------------------------------------------------------ running
 
+    @boundary("enter the namespace")
     def enter_argv(self, args, env=None, vdso_patch=True):
         """argv, env and fds that run ARGS inside via timens-helper (and,
         with a page, under the vDSO patch unless VDSO_PATCH is false)."""
@@ -358,16 +397,13 @@ class TimeNamespace:
 
     def popen(self, args, **kwargs):
         """subprocess.Popen, with the child inside this namespace."""
-        from .process import Popen
-
         return Popen(args, namespace=self, **kwargs)
 
     def run(self, args, **kwargs):
         """subprocess.run, with the child inside this namespace."""
-        from .process import run
-
         return run(args, namespace=self, **kwargs)
 
+    @boundary("read the clocks inside")
     def clocks(self):
         """Read the clocks inside, at one instant, from a process in the namespace."""
         argv, env, fds = self.enter_argv([str(kernel.HELPER), "clocks"], vdso_patch=False)
@@ -398,13 +434,19 @@ class TimeNamespace:
         """
         if self._time_fd < 0:
             return  # closed already: the inode, and so the page path, may be another's now
-        if self.name is None and self.pid is None:
-            self.rundir.page_file(self.inode).unlink(missing_ok=True)
+        if self.name is None and self.pid is None and not stale.has_processes(self.inode):
+            # Processes still inside (a background job of the command) keep
+            # the page; a later sweep removes it once the last one is gone.
+            try:
+                self.rundir.page_file(self.inode).unlink(missing_ok=True)
+            except OSError:
+                pass
         for fd in (self._time_fd, self._user_fd):
             if fd is not None and fd >= 0:
                 os.close(fd)
         self._time_fd = self._user_fd = -1
 
+    @boundary("delete the namespace")
     def delete(self):
         """Remove a named namespace: lazy unmount, unlink, metadata, page."""
         if not self.name:
@@ -433,6 +475,7 @@ class TimeNamespace:
             self.close()
 
 
+@boundary("delete the namespace")
 def delete_named(name, *, rundir=None):
     """Delete the named namespace NAME, or clear a stale entry of that name.
 
@@ -457,4 +500,35 @@ def delete_named(name, *, rundir=None):
 
 
 def kernel_dict(offsets):
-    return {"monotonic": offsets.monotonic, "boottime": offsets.boottime}
+    return {clock: getattr(offsets, clock) for clock in KERNEL_CLOCKS}
+
+
+def parse_pid(pid):
+    """A process id as the API and the CLI take it: an int, or a string of digits."""
+    if isinstance(pid, bool) or not isinstance(pid, (int, str)):
+        raise errors.BadValue(f"invalid pid {pid!r}: expected a process id (an integer)")
+    text = str(pid).strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) <= 0:
+        raise errors.BadValue(f"invalid pid {pid!r}: expected a process id (a positive integer)")
+    return int(text)
+
+
+class Popen(process.Popen):
+    """subprocess.Popen whose child runs inside a time namespace.
+
+    Give either `namespace=` (an open TimeNamespace) or the clock values of
+    a new namespace made for this child alone (`monotonic=`, `boottime=`,
+    `realtime=`), which is closed, and its clock page removed, once the
+    child has been waited for.
+    """
+
+    def __init__(self, args, *, namespace=None, monotonic=None, boottime=None, realtime=None, **kwargs):
+        values = {"monotonic": monotonic, "boottime": boottime, "realtime": realtime}
+        if namespace is not None and any(v is not None for v in values.values()):
+            raise ValueError("give either namespace= or clock values for a new namespace, not both")
+        super().__init__(args, namespace=namespace, new_namespace=lambda: TimeNamespace.create(**values), **kwargs)
+
+
+def run(args, **kwargs):
+    """subprocess.run inside a time namespace (see Popen); returns CompletedProcess."""
+    return process.run(Popen, args, **kwargs)

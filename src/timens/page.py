@@ -1,21 +1,25 @@
 """The clock page: one shared 4 KiB file per time namespace.
 
 The layout lives in one place, ``native/timens_page.h``; this module parses
-its ``#define`` lines at import, so no offset is written twice. Readers in
-other processes (libtimens.so) map the same file and read it with a
-seqlock; this module writes it with the same protocol and can read it too.
+its ``#define`` lines at import, so no offset is written twice. Every write
+and every consistent read goes through the one C writer, page_write.c, built
+alone as ``native/libtimens-page.so`` (no constructor, no interposers) and
+called here through ctypes: libtimens.so's clock_settime runs the same code.
 
-All offsets are integers in nanoseconds.
+All offsets and instants are integers in nanoseconds.
 """
-import fcntl
-import mmap
+import errno
 import os
-import struct
+import stat
+from collections import namedtuple
 from pathlib import Path
 
+from .errors import TimensError
 from .values import NSEC_PER_SEC, join_ns, split_ns  # noqa: F401  (part of this module's API)
 
-HEADER = Path(__file__).parent / "native" / "timens_page.h"
+NATIVE = Path(__file__).parent / "native"
+HEADER = NATIVE / "timens_page.h"
+WRITER = NATIVE / "libtimens-page.so"
 
 _STRINGS = ("TIMENS_PAGES_SUBDIR", "TIMENS_DEFAULT_RUNDIR")
 
@@ -47,14 +51,24 @@ OFF_SEQ = LAYOUT["TIMENS_OFF_SEQ"]
 OFF_REALTIME_SEC = LAYOUT["TIMENS_OFF_REALTIME_SEC"]
 OFF_REALTIME_NSEC = LAYOUT["TIMENS_OFF_REALTIME_NSEC"]
 OFF_GENERATION = LAYOUT["TIMENS_OFF_GENERATION"]
+OFF_NS_ID = LAYOUT["TIMENS_OFF_NS_ID"]
+OFF_WAKE = LAYOUT["TIMENS_OFF_WAKE"]
+FLAG_FROZEN = LAYOUT["TIMENS_FLAG_FROZEN"]
 PAGES_SUBDIR = LAYOUT["TIMENS_PAGES_SUBDIR"]
 DEFAULT_RUNDIR = LAYOUT["TIMENS_DEFAULT_RUNDIR"]
 
-# A reader gives up after this many tries while a writer stays inside.
-_READ_RETRIES = 1_000_000
+# enum timens_page_op in native/page_write.h
+_OP_SET_OFFSET, _OP_SET_NOW, _OP_FREEZE, _OP_FREEZE_NOW, _OP_UNFREEZE, _OP_ADVANCE = range(1, 7)
+
+#: What a page holds, read consistently. realtime_offset_ns is what REALTIME
+#: reads minus host REALTIME now (while frozen: frozen_at_ns - host now);
+#: frozen_at_ns is None unless frozen; monotonic_ns and boottime_ns are the
+#: page's additions on top of the kernel's offsets (advance).
+PageView = namedtuple("PageView", "frozen realtime_offset_ns frozen_at_ns monotonic_ns "
+                                  "boottime_ns ns_id generation")
 
 
-class PageError(Exception):
+class PageError(TimensError):
     """A file that is not a usable clock page (bad magic, version, size)."""
 
     def __init__(self, path, problem):
@@ -72,46 +86,84 @@ def page_path(rundir, inode):
     return Path(rundir) / PAGES_SUBDIR / str(int(inode))
 
 
-def _page_bytes(realtime_offset_ns):
-    buf = bytearray(PAGE_SIZE)
-    sec, nsec = split_ns(realtime_offset_ns)
-    struct.pack_into("<I", buf, OFF_MAGIC, PAGE_MAGIC)
-    struct.pack_into("<I", buf, OFF_VERSION, PAGE_VERSION)
-    struct.pack_into("<q", buf, OFF_REALTIME_SEC, sec)
-    struct.pack_into("<q", buf, OFF_REALTIME_NSEC, nsec)
-    return bytes(buf)
+_writer = None
+
+
+def _lib():
+    """libtimens-page.so, loaded once, on first use (ctypes only then)."""
+    global _writer
+    if _writer is None:
+        import ctypes
+
+        class State(ctypes.Structure):  # struct timens_page_state, page_write.h
+            _fields_ = [(name, ctypes.c_uint32) for name in ("seq", "flags", "wake", "reserved")] + [
+                (name, ctypes.c_int64) for name in (
+                    "realtime_sec", "realtime_nsec", "monotonic_sec", "monotonic_nsec",
+                    "boottime_sec", "boottime_nsec", "frozen_sec", "frozen_nsec")] + [
+                ("generation", ctypes.c_uint64), ("ns_id", ctypes.c_uint64),
+                ("host_sec", ctypes.c_int64), ("host_nsec", ctypes.c_int64)]
+
+        lib = ctypes.CDLL(str(WRITER))
+        i64, fd = ctypes.c_int64, ctypes.c_int
+        lib.timens_page_format.argtypes = [fd, i64, i64, ctypes.c_uint64]
+        lib.timens_page_write.argtypes = [fd, ctypes.c_int, i64, i64]
+        lib.timens_page_check.argtypes = [fd]
+        lib.timens_page_snapshot.argtypes = [fd, ctypes.POINTER(State)]
+        lib.State = State
+        _writer = lib
+    return _writer
+
+
+def _parts(ns, what):
+    """NS as the page's (sec, nsec); OverflowError if sec leaves int64."""
+    sec, nsec = split_ns(int(ns))
+    if not -(2**63) <= sec < 2**63:
+        raise OverflowError(f"{what} {ns} ns does not fit the page")
+    return sec, nsec
+
+
+def _not_a_page(fd):
+    """Why the file on FD is not a page this timens reads (for messages)."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if st.st_size < PAGE_SIZE:
+        return f"{st.st_size} bytes, a page has {PAGE_SIZE}"
+    head = os.pread(fd, 8, 0)
+    magic, version = int.from_bytes(head[:4], "little"), int.from_bytes(head[4:8], "little")
+    if magic != PAGE_MAGIC:
+        return f"bad magic {magic:#x}, not a clock page"
+    if version != PAGE_VERSION:
+        return f"version {version}, this timens reads {PAGE_VERSION}"
+    return "not a clock page"
 
 
 class ClockPage:
     """An open clock page. Use ``create`` or ``open``; close it when done."""
 
-    def __init__(self, path, fd, mm, writable):
-        import ctypes  # here, not at import: only page users pay for it
-
+    def __init__(self, path, fd, writable):
         self.path = Path(path)
         self._fd = fd
-        self._mm = mm
         self.writable = writable
-        # Views into the mapping: each .value is one aligned load or store.
-        self._seq = ctypes.c_uint32.from_buffer(mm, OFF_SEQ)
-        self._sec = ctypes.c_int64.from_buffer(mm, OFF_REALTIME_SEC)
-        self._nsec = ctypes.c_int64.from_buffer(mm, OFF_REALTIME_NSEC)
-        self._generation = ctypes.c_uint64.from_buffer(mm, OFF_GENERATION)
 
     @classmethod
-    def create(cls, path, realtime_offset_ns, mode=0o644):
+    def create(cls, path, realtime_offset_ns, mode=0o644, ns_id=0):
         """Write a complete page at PATH and open it; FileExistsError if PATH exists.
 
-        The page is written to a temporary file in the same directory and
-        linked into place, so a reader never sees a partial page and two
-        creators cannot both win.
+        NS_ID is the kernel's id of the namespace the page belongs to
+        (kernel.ns_id; 0: unknown, never checked). The page is written to a
+        temporary file in the same directory and linked into place, so a
+        reader never sees a partial page and two creators cannot both win.
         """
         path = Path(path)
+        sec, nsec = _parts(realtime_offset_ns, "REALTIME offset")
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             try:
-                os.write(fd, _page_bytes(realtime_offset_ns))
+                err = _lib().timens_page_format(fd, sec, nsec, int(ns_id))
+                if err:
+                    raise OSError(err, os.strerror(err), str(tmp))
                 os.fchmod(fd, mode)
             finally:
                 os.close(fd)
@@ -122,107 +174,101 @@ class ClockPage:
 
     @classmethod
     def open(cls, path, writable=True):
-        """Map an existing page; PageError if it is not one."""
+        """Open an existing page; PageError if it is not one.
+
+        O_NONBLOCK: a FIFO planted where a page should be must not hang us.
+        """
         path = Path(path)
-        fd = os.open(path, (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC)
+        flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC | os.O_NONBLOCK
+        fd = os.open(path, flags)
         try:
-            size = os.fstat(fd).st_size
-            if size < PAGE_SIZE:
-                raise PageError(path, f"{size} bytes, a page has {PAGE_SIZE}")
-            access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
-            mm = mmap.mmap(fd, PAGE_SIZE, mmap.MAP_SHARED, access=access)
+            err = _lib().timens_page_check(fd)
+            if err == errno.EBADMSG:
+                raise PageError(path, _not_a_page(fd))
+            if err:
+                raise OSError(err, os.strerror(err), str(path))
+            return cls(path, fd, writable)
         except BaseException:
-            os.close(fd)
-            raise
-        try:
-            (magic,) = struct.unpack_from("<I", mm, OFF_MAGIC)
-            (version,) = struct.unpack_from("<I", mm, OFF_VERSION)
-            if magic != PAGE_MAGIC:
-                raise PageError(path, f"bad magic {magic:#x}, not a clock page")
-            if version != PAGE_VERSION:
-                raise PageError(path, f"version {version}, this timens reads {PAGE_VERSION}")
-            if not writable:
-                # ctypes views need a writable buffer; a private copy-on-write
-                # mapping of the same page still shows the writers' stores
-                # until this process writes, which it never does.
-                mm.close()
-                mm = mmap.mmap(fd, PAGE_SIZE, mmap.MAP_PRIVATE,
-                               mmap.PROT_READ | mmap.PROT_WRITE)
-            return cls(path, fd, mm, writable)
-        except BaseException:
-            mm.close()
             os.close(fd)
             raise
 
     # -- reading -----------------------------------------------------------
 
+    def read(self):
+        """A consistent PageView of the page."""
+        lib = _lib()
+        state = lib.State()
+        import ctypes
+
+        self._check(lib.timens_page_snapshot(self._fd, ctypes.byref(state)))
+        frozen = bool(state.flags & FLAG_FROZEN)
+        frozen_at = join_ns(state.frozen_sec, state.frozen_nsec) if frozen else None
+        host = join_ns(state.host_sec, state.host_nsec)
+        offset = frozen_at - host if frozen else join_ns(state.realtime_sec, state.realtime_nsec)
+        return PageView(frozen, offset, frozen_at, join_ns(state.monotonic_sec, state.monotonic_nsec),
+                        join_ns(state.boottime_sec, state.boottime_nsec), state.ns_id, state.generation)
+
     def read_realtime_offset(self):
-        """The REALTIME offset in nanoseconds, read with the seqlock."""
-        for _ in range(_READ_RETRIES):
-            seq = self._seq.value
-            if seq & 1:
-                continue
-            sec, nsec = self._sec.value, self._nsec.value
-            if self._seq.value == seq:
-                return join_ns(sec, nsec)
-        raise PageError(self.path, "a writer stopped mid-update (sequence stays odd)")
+        """What REALTIME reads minus host REALTIME, in nanoseconds."""
+        return self.read().realtime_offset_ns
 
     @property
     def generation(self):
         """Bumped by every write; lets observers notice a change."""
-        return self._generation.value
+        return self.read().generation
 
-    # -- writing -----------------------------------------------------------
-
-    def _lock(self, timeout=5.0):
-        """The writers' lock, waited for at most TIMEOUT seconds (a writer
-        stopped inside must not hang us)."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise PageBusy(self.path, "another writer holds the lock and does not finish") from None
-                time.sleep(0.001)
+    # -- writing: every operation is one locked write by page_write.c ------
 
     def set_realtime_offset(self, ns):
-        """Store a new REALTIME offset; readers see the old one or the new one."""
+        """REALTIME reads host + NS from now on; while frozen it stays
+        frozen, at host now + NS."""
+        self._write(_OP_SET_OFFSET, ns, "REALTIME offset")
+
+    def freeze(self, at_ns=None):
+        """Stop REALTIME at the namespace instant AT_NS (ns since the
+        epoch), or at what it reads now if None."""
+        if at_ns is None:
+            self._write(_OP_FREEZE_NOW, 0, "instant")
+        else:
+            self._write(_OP_FREEZE, at_ns, "instant")
+
+    def unfreeze(self):
+        """Let REALTIME run on from the frozen instant, without a jump."""
+        self._write(_OP_UNFREEZE, 0, "instant")
+
+    def advance(self, ns):
+        """Move REALTIME (or the frozen instant), MONOTONIC and BOOTTIME
+        forward by NS >= 0 and wake every sleeper on the page."""
+        if ns < 0:
+            raise ValueError(f"advance takes a duration >= 0, not {ns} ns")
+        self._write(_OP_ADVANCE, ns, "advance")
+
+    def _write(self, op, ns, what):
         if not self.writable:
             raise PermissionError(f'Clock page "{self.path}" is open read only')
-        sec, nsec = split_ns(ns)
-        if not -(2**63) <= sec < 2**63:
-            raise OverflowError(f"REALTIME offset {ns} ns does not fit the page")
-        self._lock()
-        try:
-            # The order of these stores is the protocol. Each .value store is
-            # one aligned store from C, and x86-64 keeps stores in program
-            # order, so a reader that sees seq even again also sees the
-            # fields. On weakly ordered CPUs (arm64) this needs barriers
-            # between the stores; write from C (libtimens) there.
-            seq = self._seq.value
-            odd = seq + 2 if seq & 1 else seq + 1  # odd already: a writer died inside
-            self._seq.value = odd & 0xFFFFFFFF
-            self._sec.value = sec
-            self._nsec.value = nsec
-            self._generation.value = (self._generation.value + 1) & 0xFFFFFFFFFFFFFFFF
-            self._seq.value = (odd + 1) & 0xFFFFFFFF
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        sec, nsec = _parts(ns, what)
+        err = _lib().timens_page_write(self._fd, op, sec, nsec)
+        if err == errno.ERANGE:
+            raise OverflowError(f"{what} {ns} ns takes a clock of the page out of range")
+        self._check(err)
+
+    def _check(self, err):
+        if err == errno.EBUSY:
+            raise PageBusy(self.path, "another writer holds the lock and does not finish")
+        if err == errno.EAGAIN:
+            raise PageError(self.path, "a writer stopped mid-update (sequence stays odd)")
+        if err == errno.EBADMSG:
+            raise PageError(self.path, _not_a_page(self._fd))
+        if err:
+            raise OSError(err, os.strerror(err), str(self.path))
 
     # -- lifetime ----------------------------------------------------------
 
     def close(self):
-        if self._mm is None:
+        if self._fd is None:
             return
-        # The ctypes views hold buffer exports; drop them before the mapping.
-        del self._seq, self._sec, self._nsec, self._generation
-        self._mm.close()
         os.close(self._fd)
-        self._mm = None
+        self._fd = None
 
     def __enter__(self):
         return self
@@ -231,5 +277,5 @@ class ClockPage:
         self.close()
 
     def __repr__(self):
-        state = "closed" if self._mm is None else ("rw" if self.writable else "ro")
+        state = "closed" if self._fd is None else ("rw" if self.writable else "ro")
         return f"<ClockPage {str(self.path)!r} {state}>"

@@ -1,29 +1,28 @@
 """Run commands inside a time namespace, shaped like `subprocess`.
 
-`Popen` and `run` take the same keyword arguments as their `subprocess`
-namesakes, plus either `namespace=` (an open `TimeNamespace`) or the clock
-values for a new anonymous one (`monotonic=`, `boottime=`, `realtime=`).
-The child enters the namespace through `timens-helper`, a single-threaded
+`Popen` starts a child in a namespace object it is given (anything with
+`enter_argv`, in practice a `TimeNamespace`), or in one it makes for this
+child alone. The child enters through `timens-helper`, a single-threaded
 step right before exec, so this works from threaded programs too (no
-`preexec_fn`).
+`preexec_fn`). As in `subprocess`, a failed exec is reported by the helper
+over a close-on-exec pipe and raised here as the matching `OSError`
+(`errors.CommandError`): FileNotFoundError, PermissionError, ...
 """
+import os
 import subprocess
+import sys
 
-from .namespace import TimeNamespace
+from . import errors
 
-_NEW_NS_KEYS = ("monotonic", "boottime", "realtime")
+_ERRNO_BYTES = 4  # the helper writes the exec's errno as a native int
 
 
 class Popen(subprocess.Popen):
-    """subprocess.Popen whose child runs inside a time namespace.
+    """subprocess.Popen whose child runs inside NAMESPACE, or inside the
+    namespace NEW_NAMESPACE() returns, which is then closed (and its clock
+    page removed) once the child has been waited for."""
 
-    A namespace made here for this one child is closed (and its clock page
-    removed) once the child has been waited for.
-    """
-
-    def __init__(self, args, *, namespace=None, monotonic=None, boottime=None, realtime=None, **kwargs):
-        if namespace is not None and any(v is not None for v in (monotonic, boottime, realtime)):
-            raise ValueError("give either namespace= or clock values for a new namespace, not both")
+    def __init__(self, args, *, namespace=None, new_namespace=None, **kwargs):
         if kwargs.get("preexec_fn") is not None:
             raise ValueError("preexec_fn is not supported: the child enters the namespace right before exec")
         for key in ("user", "group", "extra_groups"):
@@ -32,25 +31,43 @@ class Popen(subprocess.Popen):
         if kwargs.get("shell"):  # as subprocess does on POSIX
             args = ["/bin/sh", "-c", args] if isinstance(args, (str, bytes)) else ["/bin/sh", "-c", *args]
             kwargs["shell"] = False
-        elif isinstance(args, (str, bytes)):
+        elif isinstance(args, (str, bytes, os.PathLike)):
             args = [args]
-        executable = kwargs.pop("executable", None)
         args = list(args)
-        if executable is not None:
-            args = [executable, *args[1:]]
-        find_program(args[0], kwargs.get("env"), kwargs.get("cwd"))
+        if not args:
+            raise ValueError("no command given")
+        executable = kwargs.pop("executable", None)
         self._owned = None
         if namespace is None:
-            namespace = self._owned = TimeNamespace.create(monotonic=monotonic, boottime=boottime, realtime=realtime)
+            namespace = self._owned = new_namespace()
         self.namespace = namespace
-        argv, env, fds = namespace.enter_argv(list(args), kwargs.pop("env", None))
-        pass_fds = tuple(kwargs.pop("pass_fds", ())) + tuple(fds)
+        program = executable if executable is not None else args[0]
+        err_read = err_write = None
         try:
+            err_read, err_write = os.pipe2(os.O_CLOEXEC)
+            err_write = _above_stdio(err_write)
+            argv, env, fds = namespace.enter_argv([os.fsdecode(a) for a in args], kwargs.pop("env", None))
+            argv = argv[:2] + ["-e", str(err_write), "-x", os.fsdecode(program)] + argv[2:]
+            pass_fds = tuple(kwargs.pop("pass_fds", ())) + tuple(fds) + (err_write,)
             super().__init__(argv, env=env, pass_fds=pass_fds, **kwargs)
+            os.close(err_write)
+            err_write = None
+            exec_errno = _read_errno(err_read)
         except BaseException:
+            for fd in (err_read, err_write):
+                if fd is not None:
+                    os.close(fd)
             self._release()
             raise
+        os.close(err_read)
         self.args = args
+        if exec_errno is not None:
+            super().wait()
+            for stream in (self.stdin, self.stdout, self.stderr):
+                if stream:
+                    stream.close()
+            self._release()
+            raise errors.command_error(exec_errno, program)
 
     def _release(self):
         if self._owned is not None:
@@ -69,27 +86,33 @@ class Popen(subprocess.Popen):
         return status
 
 
-def find_program(program, env, cwd):
-    """Raise FileNotFoundError as subprocess does, before any namespace is made."""
-    import os
-    import shutil
+def _above_stdio(fd):
+    """FD at 3 or above: a child's stdio redirections must not land on it."""
+    if fd > 2:
+        return fd
+    import fcntl
 
-    program = os.fsdecode(program)
-    if "/" in program:
-        candidates = [os.path.join(os.fsdecode(cwd), program) if cwd is not None else program]
-    else:
-        search = (env if env is not None else os.environ).get("PATH", os.defpath)
-        if shutil.which(program, path=search) is not None:
-            return
-        candidates = [os.path.join(d or ".", program) for d in search.split(os.pathsep)]
-    if not any(os.path.exists(c) for c in candidates):
-        raise FileNotFoundError(2, "No such file or directory", program)
-    if not any(os.access(c, os.X_OK) and not os.path.isdir(c) for c in candidates):
-        raise PermissionError(13, "Permission denied", program)
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    os.close(fd)
+    return new
 
 
-def run(args, *, input=None, capture_output=False, timeout=None, check=False, **kwargs):
-    """subprocess.run inside a time namespace; returns CompletedProcess."""
+def _read_errno(fd):
+    """The exec's errno the helper sent, or None once the exec succeeded (EOF)."""
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, _ERRNO_BYTES)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        data += chunk
+    return int.from_bytes(data[:_ERRNO_BYTES], sys.byteorder) if len(data) >= _ERRNO_BYTES else None
+
+
+def run(popen, args, *, input=None, capture_output=False, timeout=None, check=False, **kwargs):
+    """subprocess.run over POPEN (a Popen-shaped callable); returns CompletedProcess."""
     if capture_output:
         if kwargs.get("stdout") is not None or kwargs.get("stderr") is not None:
             raise ValueError("stdout and stderr arguments may not be used with capture_output")
@@ -98,7 +121,7 @@ def run(args, *, input=None, capture_output=False, timeout=None, check=False, **
         if kwargs.get("stdin") is not None:
             raise ValueError("stdin and input arguments may not both be used")
         kwargs["stdin"] = subprocess.PIPE
-    with Popen(args, **kwargs) as proc:
+    with popen(args, **kwargs) as proc:
         try:
             stdout, stderr = proc.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:

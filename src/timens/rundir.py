@@ -4,32 +4,37 @@
     <rundir>/meta/NAME.json   what timens knows of NAME (written atomically)
     <rundir>/pages/INODE      clock page of the namespace with that inode
 
-Default /run/timens for root, $XDG_RUNTIME_DIR/timens otherwise (falling
-back to /tmp/timens-UID, made 0700 and checked to be ours); TIMENS_RUNDIR
-overrides. Files are only ever created inside it.
+Where it is follows one rule, the same as libtimens's (page.c, run_dir()):
+TIMENS_RUNDIR if set; /run/timens if the effective uid is 0;
+$XDG_RUNTIME_DIR/timens; else /tmp/timens-EUID (made 0700 and checked to be
+ours). Modes are set explicitly, whatever the umask: directories 0755 (so
+that a program that dropped root inside can still read its page), 0700 for
+the private /tmp one, files 0644. Files are only ever created inside it.
 """
 import os
 import stat
-from pathlib import Path
 
 from . import errors
 from .page import DEFAULT_RUNDIR, PAGES_SUBDIR, page_path
 
 NAME_MAX = 64
+DIR_MODE, PRIVATE_DIR_MODE, FILE_MODE = 0o755, 0o700, 0o644
 
 
 def default_rundir():
-    if "TIMENS_RUNDIR" in os.environ:
-        return Path(os.environ["TIMENS_RUNDIR"]).absolute()
+    if os.environ.get("TIMENS_RUNDIR"):
+        return os.path.abspath(os.environ["TIMENS_RUNDIR"])
     if os.geteuid() == 0:
-        return Path(DEFAULT_RUNDIR)
+        return DEFAULT_RUNDIR
     if os.environ.get("XDG_RUNTIME_DIR"):
-        return Path(os.environ["XDG_RUNTIME_DIR"], "timens")
-    return Path(f"/tmp/timens-{os.getuid()}")
+        return os.path.join(os.environ["XDG_RUNTIME_DIR"], "timens")
+    return f"/tmp/timens-{os.geteuid()}"
 
 
 def validate_name(name):
     """Refuse names that are empty, too long, or could escape the directory."""
+    if not isinstance(name, str):
+        raise errors.BadValue(f"a namespace name is a string, not {type(name).__name__}")
     if not name:
         raise errors.BadValue("namespace name is empty")
     if len(name.encode(errors="surrogateescape")) > NAME_MAX:
@@ -43,9 +48,33 @@ def validate_name(name):
     return name
 
 
+def trusted_rundir(path):
+    """May the caller use run directory PATH, named by someone else (another
+    process's environment)? Only if it and its pages directory are real
+    directories owned by root or the caller and writable by no one else."""
+    real = os.path.realpath(path)
+    for candidate in (real, os.path.join(real, PAGES_SUBDIR)):
+        try:
+            info = os.lstat(candidate)
+        except FileNotFoundError:
+            continue  # nothing there to be misled by
+        except OSError:
+            return False
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid not in (0, os.geteuid()):
+            return False
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return False
+    return True
+
+
 class RunDir:
     def __init__(self, path=None):
-        self.path = Path(path) if path else default_rundir()
+        from pathlib import Path
+
+        self.path = Path(path) if path else Path(default_rundir())
+
+    def __repr__(self):
+        return f"RunDir({str(self.path)!r})"
 
     @property
     def ns_dir(self):
@@ -69,48 +98,72 @@ class RunDir:
         return page_path(self.path, inode)
 
     def ensure(self, *subdirs):
-        """Create the run directory (and subdirs) if needed, owned by us."""
-        private = "TIMENS_RUNDIR" not in os.environ and str(self.path).startswith("/tmp/")
+        """Create the run directory (and SUBDIRS) if needed, with their modes."""
+        private = not os.environ.get("TIMENS_RUNDIR") and str(self.path).startswith("/tmp/")
         for path in (self.path, *(getattr(self, d) for d in subdirs)):
             try:
-                path.mkdir(mode=0o700 if private else 0o755, parents=path == self.path, exist_ok=True)
+                path.mkdir(parents=path == self.path)
+            except FileExistsError:
+                pass
             except OSError as err:
                 raise errors.PermissionDenied(
                     f'cannot create run directory "{path}": {err.strerror}; '
                     "set TIMENS_RUNDIR to a writable directory"
                 ) from err
+            else:
+                os.chmod(path, PRIVATE_DIR_MODE if private and path == self.path else DIR_MODE)
+            if not path.is_dir():
+                raise errors.TimensError(f'"{path}" is in the way of the run directory: it is not a directory')
         if private:
             info = self.path.lstat()
-            if info.st_uid != os.getuid() or not stat.S_ISDIR(info.st_mode):
+            if info.st_uid != os.geteuid() or not stat.S_ISDIR(info.st_mode):
                 raise errors.PermissionDenied(f'run directory "{self.path}" is not a directory owned by you')
+
+    def locked(self):
+        """A context that holds the run directory's writers' lock (flock on it)."""
+        import contextlib
+        import fcntl
+
+        self.ensure()
+
+        @contextlib.contextmanager
+        def lock():
+            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
+
+        return lock()
 
     def names(self):
         try:
             return sorted(e.name for e in os.scandir(self.ns_dir))
-        except FileNotFoundError:
+        except OSError:
             return []
 
     def read_meta(self, name):
         import json
 
         try:
-            return json.loads(self.meta_file(name).read_text())
-        except (OSError, ValueError):
+            data = json.loads(self.meta_file(name).read_bytes())
+        except (OSError, ValueError, RecursionError):
             return {}
+        return data if isinstance(data, dict) else {}
 
     def write_meta(self, name, data):
-        """Write NAME's metadata atomically: a temporary file, then rename."""
+        """Write NAME's metadata atomically, mode 0644."""
         import json
 
+        from .files import write_atomically
+
         self.ensure("meta_dir")
-        final = self.meta_file(name)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+        write_atomically(self.meta_file(name), text.encode(), mode=FILE_MODE)
 
     def remove_meta(self, name):
-        self.meta_file(name).unlink(missing_ok=True)
+        try:
+            self.meta_file(name).unlink(missing_ok=True)
+        except IsADirectoryError:
+            pass  # not ours: a directory someone made where metadata goes

@@ -15,13 +15,14 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import time
 
 from . import errors, kernel
+from .errors import boundary
+from .files import write_atomically
 from .namespace import TimeNamespace, caller_realtime_offset, resolve_offsets
-from .rundir import RunDir, validate_name
-from .values import NSEC_PER_SEC, OFFSET, TARGET, ClockValue, format_offset
+from .rundir import RunDir
+from .values import CLOCKS, KERNEL_CLOCKS, NSEC_PER_SEC, OFFSET, TARGET, ClockValue, format_offset
 
 SCHEMA = "timens.snapshot"
 VERSION = 1
@@ -29,7 +30,6 @@ CHECKSUM = "sha256"
 MAX_BYTES = 1 << 20  # a snapshot is about 1 KiB; refuse to parse anything huge
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-KERNEL_CLOCKS = ("monotonic", "boottime")
 
 # Every field of version 1: section -> {field: kind}. Kinds are checked by
 # `_check_field`; fields not listed here are ignored (see docs/snapshot.md).
@@ -58,7 +58,7 @@ def take(ns):
         "version": VERSION,
         "tool": {"name": "timens", "version": _tool_version()},
         "taken": {"host_realtime_ns": readings["host_realtime"], "spread_ns": readings["spread_ns"]},
-        "clocks": {c + "_ns": readings[c] for c in ("monotonic", "boottime", "realtime")},
+        "clocks": {c + "_ns": readings[c] for c in CLOCKS},
         "offsets": {
             "monotonic_ns": kernel_offsets.get("monotonic", 0),
             "boottime_ns": kernel_offsets.get("boottime", 0),
@@ -75,14 +75,25 @@ def take(ns):
     return data
 
 
+@boundary("save the snapshot")
 def save(ns, output=None):
-    """Write a snapshot of NS to OUTPUT (atomically), or to stdout if None or '-'."""
+    """Write a snapshot of NS to OUTPUT, or to stdout if None or '-'.
+
+    OUTPUT is written as a shell redirection would (through a symlink, in
+    place for a device or FIFO, keeping an existing file's owner and mode),
+    but a regular file is replaced atomically: never half a snapshot.
+    """
     text = dumps(take(ns))
     if output in (None, "-"):
+        if sys.stdout is None:
+            raise errors.SnapshotError("cannot write the snapshot: standard output is closed")
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    _write_atomically(os.fspath(output), text)
+    try:
+        write_atomically(output, text.encode())
+    except OSError as err:
+        raise errors.SnapshotError(f'cannot write snapshot "{os.fsdecode(output)}": {err.strerror}') from err
 
 
 def dumps(data):
@@ -96,34 +107,6 @@ def checksum(data):
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _write_atomically(path, text):
-    """Temporary file in the same directory, fsync, rename: all or nothing."""
-    directory = os.path.dirname(path) or "."
-    if os.path.isdir(path):
-        raise errors.SnapshotError(f'cannot write snapshot "{path}": it is a directory')
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    except OSError as err:
-        raise errors.SnapshotError(f'cannot write snapshot "{path}": {err.strerror}') from err
-    try:
-        with os.fdopen(fd, "w") as f:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(f.fileno(), 0o666 & ~umask)  # as a shell redirection would make it
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(err, OSError):
-            raise errors.SnapshotError(f'cannot write snapshot "{path}": {err.strerror}') from err
-        raise
-
-
 def _read_boot_id():
     try:
         with open(kernel.proc("sys", "kernel", "random", "boot_id")) as f:
@@ -133,7 +116,7 @@ def _read_boot_id():
 
 
 def _tool_version():
-    from .cli import version
+    from . import version
 
     return version()
 
@@ -181,6 +164,8 @@ def load(path):
 def _read_bytes(path, shown):
     try:
         if path == "-":
+            if sys.stdin is None:
+                raise errors.SnapshotError("cannot read the snapshot from standard input: it is closed")
             return sys.stdin.buffer.read(MAX_BYTES + 1)
         with open(path, "rb") as f:
             raw = f.read(MAX_BYTES + 1)
@@ -297,49 +282,39 @@ def oci_time_offsets(values):
     return out
 
 
-def restore(path, name=None, elapsed="frozen", oci=False, command=None):
-    """Make a namespace that goes on from snapshot PATH; returns an exit status.
-
-    Exactly one of: NAME (a named namespace), OCI (print linux.timeOffsets,
-    create nothing) or COMMAND (run it in a new anonymous namespace).
-    """
-    command = list(command or [])
-    chosen = [what for what, given in (("--name", name is not None), ("--oci", oci), ("a command", command)) if given]
-    if len(chosen) != 1:
-        problem = "nothing to do" if not chosen else f"{' and '.join(chosen)} do not go together"
-        raise errors.BadValue(
-            f"restore: {problem}: give --name NAME to make a named namespace, --oci to print "
-            "the OCI linux.timeOffsets, or -- COMMAND to run a command in the restored namespace"
-        )
-
-    if name is not None:
-        validate_name(name)
-        if RunDir().ns_file(name).exists():
-            raise errors.NamespaceExists(f'namespace "{name}" exists already')
-    shown = "from standard input" if path == "-" else f'"{path}"'
-    data = load(path)
+@boundary("restore the snapshot")
+def restore(snapshot, name=None, *, elapsed="frozen", rundir=None):
+    """A new namespace whose clocks go on from SNAPSHOT: a path ('-' for
+    stdin) or what `load` returned. With NAME it is a named namespace."""
+    rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
+    if name is not None and rundir.ns_file(name).exists():
+        raise errors.NamespaceExists(f'namespace "{name}" exists already')
+    data, shown = _loaded(snapshot)
     values = restore_values(data, elapsed, shown=shown)
     try:
-        if oci:
-            offsets = oci_time_offsets(values)
-            if data["offsets"]["realtime_ns"] is not None:
-                print(
-                    f"timens: note: the REALTIME offset {format_offset(data['offsets']['realtime_ns'])} "
-                    "has no place in OCI timeOffsets (the kernel offsets MONOTONIC and BOOTTIME only)",
-                    file=sys.stderr,
-                )
-            print(json.dumps(offsets, indent=2))
-            return 0
-        ns = TimeNamespace.create(name, **values)
+        return TimeNamespace.create(name, rundir=rundir, **values)
     except errors.OutOfRange as err:
         raise errors.OutOfRange(f"cannot restore {shown}: {err}") from err
-    if name is not None:
-        ns.close()
-        return 0
-    from .cli import run_command
 
-    with ns:
-        return run_command(ns, command)
+
+@boundary("restore the snapshot")
+def restore_oci(snapshot, elapsed="frozen"):
+    """The linux.timeOffsets of an OCI runtime config that make a container's
+    clocks go on from SNAPSHOT. They hold no REALTIME: `realtime_ns` of the
+    snapshot's offsets says what is left out."""
+    data, shown = _loaded(snapshot)
+    values = restore_values(data, elapsed, shown=shown)
+    try:
+        return oci_time_offsets(values)
+    except errors.OutOfRange as err:
+        raise errors.OutOfRange(f"cannot restore {shown}: {err}") from err
+
+
+def _loaded(snapshot):
+    if isinstance(snapshot, dict):
+        return snapshot, "snapshot"
+    path = os.fsdecode(snapshot)
+    return load(path), "from standard input" if path == "-" else f'"{path}"'
 
 
 def _duration(ns):

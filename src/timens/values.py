@@ -11,12 +11,18 @@ Three shapes, all exact to the nanosecond (no floats on the way):
 
 Targets and instants become offsets once, at creation (see `namespace.py`).
 """
+import os
 import re
 from collections import namedtuple
 
 from .errors import BadValue
 
 NSEC_PER_SEC = 1_000_000_000
+
+# The clocks timens offsets: the two the kernel offsets per namespace, then
+# REALTIME, which the clock page offsets. Every list of clocks derives from this.
+KERNEL_CLOCKS = ("monotonic", "boottime")
+CLOCKS = (*KERNEL_CLOCKS, "realtime")
 
 UNITS_NS = {
     "ns": 1,
@@ -78,8 +84,15 @@ def parse_duration(text, what="value", shown=None):
     return total
 
 
+# More digits than any clock can use (2**63 ns is 19 digits); Python refuses
+# to convert over 4,300 anyway.
+MAX_DIGITS = 40
+
+
 def _scaled(number, unit_ns, shown, what):
     """'1.5' * unit, exactly, in integer arithmetic."""
+    if len(number) > MAX_DIGITS:
+        raise BadValue(f"{what} {shown[:20]!r}... has over {MAX_DIGITS} digits: no clock goes that far")
     whole, _, frac = number.partition(".")
     scale = 10 ** len(frac)
     ns, rest = divmod((int(whole or 0) * scale + int(frac or 0)) * unit_ns, scale)
@@ -146,7 +159,14 @@ def parse_instant(text):
         ) from None
     if when.tzinfo is None:
         naive = when
-        when = when.astimezone()  # local time, as mktime() and date read it
+        try:
+            when = when.astimezone()  # local time, as mktime() and date read it
+        except (OverflowError, ValueError, OSError):
+            # Out of the C library's range, or a zone Python cannot take (TZ=UTC-25).
+            raise BadValue(
+                f"date {text!r} cannot be read in the local time zone (TZ={os.environ.get('TZ', 'unset')}): "
+                "give it with a zone, such as Z or +02:00"
+            ) from None
         if when.replace(tzinfo=None) != naive:  # mktime() moved it: the time is in a gap
             raise BadValue(f"date {text!r} does not exist in local time (a daylight saving change skips it)")
     delta = when - datetime(1970, 1, 1, tzinfo=timezone.utc)

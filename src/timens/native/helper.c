@@ -9,10 +9,14 @@
  *       /proc/PID/ns/time_for_children (and ns/user). No process ever runs
  *       inside, so the offsets stay writable until the first one enters.
  *
- *   timens-helper enter [-u USERNS_FD] -t TIMENS_FD [-p LD_PRELOAD] -- PROG ARG...
+ *   timens-helper enter [-u USERNS_FD] -t TIMENS_FD [-p LD_PRELOAD] [-e ERR_FD]
+ *                       [-x PROGRAM] -- ARG0 ARG...
  *       setns into the user namespace (if given) and the time namespace,
  *       drop CAP_SYS_TIME for good, set LD_PRELOAD (an empty value removes
- *       it), then execvp PROG.
+ *       it), then execvp PROGRAM (default ARG0) with ARG0 ARG... as its
+ *       argv. With ERR_FD, a failed exec writes its errno there (a native
+ *       int, as subprocess's child does) instead of a message: the fd is
+ *       close-on-exec, so the caller reads EOF once the exec succeeded.
  *
  *   timens-helper clocks
  *       Print what this process reads, at one instant, for the parent to
@@ -20,7 +24,8 @@
  *
  * Errors go to stderr as one line and exit 125: for hold, prefixed
  * "timens-helper: STEP: " with the errno name, for the caller to translate;
- * for enter, worded for the user. A failed exec exits 126 or 127 like a shell.
+ * for enter, worded for the user. A failed exec exits 127 (ENOENT) or 126 like
+ * a shell.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -157,14 +162,16 @@ static int hold(int argc, char **argv)
 
 static int enter(int argc, char **argv)
 {
-	int userns_fd = -1, timens_fd = -1, opt;
-	const char *preload = NULL;
+	int userns_fd = -1, timens_fd = -1, err_fd = -1, opt, err;
+	const char *preload = NULL, *program = NULL;
 
-	while ((opt = getopt(argc, argv, "+u:t:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "+u:t:p:e:x:")) != -1) {
 		switch (opt) {
 		case 'u': userns_fd = atoi(optarg); break;
 		case 't': timens_fd = atoi(optarg); break;
 		case 'p': preload = optarg; break;
+		case 'e': err_fd = atoi(optarg); break;
+		case 'x': program = optarg; break;
 		default: return EXIT_OWN_ERROR;
 		}
 	}
@@ -172,6 +179,9 @@ static int enter(int argc, char **argv)
 		fprintf(stderr, "timens-helper: enter: bad arguments\n");
 		return EXIT_OWN_ERROR;
 	}
+	/* Inherited without close-on-exec (pass_fds): set it, so exec closes it. */
+	if (err_fd >= 0 && fcntl(err_fd, F_SETFD, FD_CLOEXEC) < 0)
+		err_fd = -1;
 	/* The user namespace first: it grants the right to join the time one. */
 	if (userns_fd >= 0 && setns(userns_fd, CLONE_NEWUSER) < 0)
 		return refuse("the user namespace that owns it");
@@ -188,9 +198,13 @@ static int enter(int argc, char **argv)
 		setenv("LD_PRELOAD", preload, 1);
 	else if (preload)
 		unsetenv("LD_PRELOAD");
-	execvp(argv[optind], argv + optind);
-	fprintf(stderr, "timens: %s: %s\n", argv[optind], strerror(errno));
-	return errno == ENOENT ? 127 : 126;
+	if (!program)
+		program = argv[optind];
+	execvp(program, argv + optind);
+	err = errno;
+	if (err_fd < 0 || write(err_fd, &err, sizeof(err)) != (ssize_t)sizeof(err))
+		fprintf(stderr, "timens: %s: %s\n", program, strerror(err));
+	return err == ENOENT ? 127 : 126;
 }
 
 static void print_clock(const char *name, const struct timespec *ts)

@@ -25,6 +25,7 @@
 
 /* A consistent copy of the page's clock fields. */
 struct timens_view {
+	uint32_t seq;  /* the (even) seq it was read at: lets a caller cache it */
 	uint32_t flags;
 	int64_t realtime_sec, realtime_nsec;
 	int64_t monotonic_sec, monotonic_nsec;
@@ -32,14 +33,10 @@ struct timens_view {
 	int64_t frozen_sec, frozen_nsec;
 };
 
-/* One attempt: 1 with *v filled if the snapshot is consistent, 0 if a
- * writer was inside (the caller tries again or falls back). */
-static inline int timens_page_try_read(const struct timens_page *p, struct timens_view *v)
+/* The fields as they stand, unchecked: the body of a seqlock read, or a
+ * last resort when a writer died inside (each field is old or new). */
+static inline void timens_page_load(const struct timens_page *p, struct timens_view *v)
 {
-	uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
-
-	if (__builtin_expect(seq & 1u, 0))
-		return 0;
 	v->flags = __atomic_load_n(&p->flags, __ATOMIC_RELAXED);
 	v->realtime_sec = __atomic_load_n(&p->realtime_sec, __ATOMIC_RELAXED);
 	v->realtime_nsec = __atomic_load_n(&p->realtime_nsec, __ATOMIC_RELAXED);
@@ -49,6 +46,18 @@ static inline int timens_page_try_read(const struct timens_page *p, struct timen
 	v->boottime_nsec = __atomic_load_n(&p->boottime_nsec, __ATOMIC_RELAXED);
 	v->frozen_sec = __atomic_load_n(&p->frozen_sec, __ATOMIC_RELAXED);
 	v->frozen_nsec = __atomic_load_n(&p->frozen_nsec, __ATOMIC_RELAXED);
+}
+
+/* One attempt: 1 with *v filled if the snapshot is consistent, 0 if a
+ * writer was inside (the caller tries again or falls back). */
+static inline int timens_page_try_read(const struct timens_page *p, struct timens_view *v)
+{
+	uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+
+	if (__builtin_expect(seq & 1u, 0))
+		return 0;
+	v->seq = seq;
+	timens_page_load(p, v);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	return __builtin_expect(__atomic_load_n(&p->seq, __ATOMIC_RELAXED) == seq, 1);
 }

@@ -1,10 +1,11 @@
 /*
- * clocks.c - clock reads: host clock + the namespace's REALTIME offset.
+ * clocks.c - clock reads: host clock + what the page adds (libtimens.h).
  *
- * REALTIME, REALTIME_COARSE, REALTIME_ALARM and TAI get the offset; every
- * other clock id (MONOTONIC, BOOTTIME, CPU clocks, ...) passes through
- * untouched. Each read is the real libc read (the vDSO) plus one seqlock
- * read of the page.
+ * REALTIME, REALTIME_COARSE, REALTIME_ALARM and TAI read the REALTIME
+ * offset or the frozen instant; MONOTONIC (+_COARSE, _RAW) and BOOTTIME
+ * (+_ALARM) get the page's advance on top of the kernel's offsets. CPU
+ * clocks and the rest pass through untouched. Each read is the real libc
+ * read (the vDSO) plus one seqlock read of the page.
  */
 #define _GNU_SOURCE
 #include <stddef.h>
@@ -20,20 +21,20 @@ struct timeb {
 };
 int ftime(struct timeb *tb);
 
-/* Host REALTIME (or REALTIME_COARSE) + offset. */
-static int namespace_now(clockid_t id, struct timespec *ts)
+/* Clock ID as the namespace reads it: the host's, then the page's view. */
+static inline int namespace_now(clockid_t id, struct timespec *ts)
 {
-	struct timespec off;
+	struct timens_view v;
 	int ret = __atomic_load_n(&timens_real_clock_gettime, __ATOMIC_RELAXED)(id, ts);
 
-	if (ret == 0 && timens_realtime_offset(&off))
-		timens_ts_add(ts, &off);
+	if (__builtin_expect(ret == 0, 1) && timens_read_view(&v))
+		timens_view_clock(&v, id, ts);
 	return ret;
 }
 
 TIMENS_EXPORT int clock_gettime(clockid_t id, struct timespec *ts)
 {
-	if (!timens_clock_in(id, TIMENS_REALTIME_CLOCKS))
+	if (!timens_clock_in(id, TIMENS_PAGE_CLOCKS))
 		return __atomic_load_n(&timens_real_clock_gettime, __ATOMIC_RELAXED)(id, ts);
 	return namespace_now(id, ts);
 }

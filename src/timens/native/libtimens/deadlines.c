@@ -1,12 +1,17 @@
 /*
- * deadlines.c - absolute REALTIME deadlines, from namespace to host time.
+ * deadlines.c - absolute deadlines, from namespace to host time.
  *
  * A program computes an absolute deadline from the clock it reads, which
- * is namespace time; the kernel waits on host time. Every call that takes
- * an absolute REALTIME (or REALTIME_ALARM, TAI) deadline gets it converted
- * (deadline - offset) before the real call. Relative timeouts, other
- * clocks and the values read back (timerfd_gettime, timer_gettime: the
- * remaining time) need nothing.
+ * is namespace time; the kernel waits on its own time (host time for
+ * REALTIME; for MONOTONIC and BOOTTIME the kernel's namespace offsets are
+ * its business, the page's advance is ours). Every call that takes an
+ * absolute deadline on a clock the page changes gets it converted
+ * (deadline - what the page adds) before the real call. Relative timeouts,
+ * other clocks and the values read back (timerfd_gettime, timer_gettime:
+ * the remaining time) need nothing.
+ *
+ * While REALTIME is frozen, a REALTIME deadline ahead of the frozen
+ * instant fires after that much real time; one at or before it fires now.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -24,40 +29,55 @@
 #include "libc.h"
 #include "libtimens.h"
 
-const struct timespec *timens_host_deadline(const struct timespec *abs,
-					    struct timespec *buf)
+static inline int64_t negate(int64_t x)
 {
-	struct timespec off;
-
-	if (abs == NULL || abs->tv_nsec < 0 || abs->tv_nsec >= TIMENS_NSEC_PER_SEC)
-		return abs;
-	if (!timens_realtime_offset(&off))
-		return abs;
-	if (__builtin_sub_overflow(abs->tv_sec, off.tv_sec, &buf->tv_sec)) {
-		/* Only a deadline near the ends of time_t gets here. */
-		buf->tv_sec = off.tv_sec > 0 ? -1 : (time_t)INT64_MAX;
-		buf->tv_nsec = abs->tv_nsec;
-	} else {
-		buf->tv_nsec = abs->tv_nsec - off.tv_nsec;
-		if (buf->tv_nsec < 0) {
-			buf->tv_nsec += TIMENS_NSEC_PER_SEC;
-			buf->tv_sec = buf->tv_sec > 0 ? buf->tv_sec - 1 : -1;
-		}
-	}
-	if (buf->tv_sec < 0) {
-		buf->tv_sec = 0;
-		buf->tv_nsec = 0;
-	}
-	return buf;
+	return x == INT64_MIN ? INT64_MAX : -x;  /* only page damage gets here */
 }
 
-/* The deadline to hand on for a clock: converted only for REALTIME ones. */
-static const struct timespec *deadline_on(clockid_t id, const struct timespec *abs,
-					  struct timespec *buf)
+/* What the page adds to clock ID now, as (*sec, *nsec). */
+static void page_offset(const struct timens_view *v, clockid_t id, int64_t *sec, int64_t *nsec)
 {
-	if (!timens_clock_in(id, TIMENS_DEADLINE_CLOCKS))
+	struct timespec now = { 0, 0 };
+
+	if (timens_clock_in(id, TIMENS_MONOTONIC_CLOCKS)) {
+		*sec = v->monotonic_sec;
+		*nsec = v->monotonic_nsec;
+	} else if (timens_clock_in(id, TIMENS_BOOTTIME_CLOCKS)) {
+		*sec = v->boottime_sec;
+		*nsec = v->boottime_nsec;
+	} else if (v->flags & TIMENS_FLAG_FROZEN) {
+		/* Standing still: as if it ran on from the frozen instant now. */
+		__atomic_load_n(&timens_real_clock_gettime, __ATOMIC_RELAXED)(id, &now);
+		*sec = v->frozen_sec;
+		*nsec = v->frozen_nsec;
+		timens_add_saturating(sec, nsec, negate(now.tv_sec), negate(now.tv_nsec));
+	} else {
+		*sec = v->realtime_sec;
+		*nsec = v->realtime_nsec;
+	}
+}
+
+const struct timespec *timens_host_deadline(clockid_t id, const struct timespec *abs,
+					    struct timespec *buf)
+{
+	struct timens_view v;
+	int64_t sec, nsec, off_sec, off_nsec;
+
+	if (abs == NULL || abs->tv_nsec < 0 || abs->tv_nsec >= TIMENS_NSEC_PER_SEC ||
+	    !timens_clock_in(id, TIMENS_DEADLINE_CLOCKS) || !timens_read_view(&v))
 		return abs;
-	return timens_host_deadline(abs, buf);
+	page_offset(&v, id, &off_sec, &off_nsec);
+	sec = abs->tv_sec;
+	nsec = abs->tv_nsec;
+	timens_add_saturating(&sec, &nsec, negate(off_sec), negate(off_nsec));
+	if (sec < 0 || (sec == 0 && nsec == 0)) {
+		/* Passed: {0, 1} has passed too; {0, 0} would disarm a timer. */
+		sec = 0;
+		nsec = 1;
+	}
+	buf->tv_sec = (time_t)sec;
+	buf->tv_nsec = (long)nsec;
+	return buf;
 }
 
 /* --- sleeps and timers --------------------------------------------------- */
@@ -69,7 +89,7 @@ TIMENS_EXPORT int clock_nanosleep(clockid_t id, int flags, const struct timespec
 	struct timespec buf;
 
 	if (flags & TIMER_ABSTIME)
-		req = deadline_on(id, req, &buf);
+		req = timens_host_deadline(id, req, &buf);
 	return TIMENS_NEXT(next, "clock_nanosleep")(id, flags, req, rem);
 }
 
@@ -107,78 +127,98 @@ static clockid_t timerfd_clock(int fd)
 	return end == p + strlen("clockid:") ? -1 : (clockid_t)id;
 }
 
+/* An absolute timer setting on CLOCK in host terms; a zero it_value
+ * disarms and stays zero. */
+static const struct itimerspec *host_setting(clockid_t clock, const struct itimerspec *want,
+					     struct itimerspec *buf)
+{
+	if (want == NULL || (want->it_value.tv_sec == 0 && want->it_value.tv_nsec == 0))
+		return want;
+	buf->it_interval = want->it_interval;
+	buf->it_value = *timens_host_deadline(clock, &want->it_value, &buf->it_value);
+	return buf;
+}
+
 TIMENS_EXPORT int timerfd_settime(int fd, int flags, const struct itimerspec *new_value,
 				  struct itimerspec *old_value)
 {
 	static int (*next)(int, int, const struct itimerspec *, struct itimerspec *);
 	struct itimerspec host;
 
-	if ((flags & TFD_TIMER_ABSTIME) && new_value != NULL &&
-	    timens_clock_in(timerfd_clock(fd), TIMENS_DEADLINE_CLOCKS)) {
-		host.it_interval = new_value->it_interval;
-		host.it_value = *timens_host_deadline(&new_value->it_value, &host.it_value);
-		/* A zero it_value disarms the timer; keep it zero. */
-		if (new_value->it_value.tv_sec == 0 && new_value->it_value.tv_nsec == 0)
-			host.it_value = new_value->it_value;
-		new_value = &host;
-	}
+	if ((flags & TFD_TIMER_ABSTIME) && new_value != NULL)
+		new_value = host_setting(timerfd_clock(fd), new_value, &host);
 	return TIMENS_NEXT(next, "timerfd_settime")(fd, flags, new_value, old_value);
 }
 
 /*
- * POSIX timers on a REALTIME clock, remembered from timer_create until
- * timer_delete in a fixed table without locks (a slot is claimed with one
- * compare-and-swap). The kernel has no call that tells a timer's clock. If
- * the table is full, a new REALTIME timer is not remembered: its absolute
- * deadlines then pass unconverted (host time) and the process warns once.
- * Timers made before libtimens was loaded are not known either.
+ * POSIX timers on a clock the page changes, remembered with their clock
+ * from timer_create until timer_delete in a fixed table without locks (a
+ * slot is claimed with one compare-and-swap). The kernel has no call that
+ * tells a timer's clock. If the table is full, a new timer is not
+ * remembered: its absolute deadlines then pass unconverted and the process
+ * warns once. Timers made before libtimens was loaded are not known either.
+ * Timers do not survive fork, so a child starts with an empty table.
  */
-#define REALTIME_TIMERS 1024
-static uintptr_t realtime_timers[REALTIME_TIMERS];  /* timer_t + 1; 0 = free */
+#define TIMERS 1024
+#define CLAIMED UINTPTR_MAX  /* a slot whose clock is being stored */
+static struct {
+	uintptr_t key;  /* timer_t + 1; 0 = free */
+	clockid_t clock;
+} timers[TIMERS];
 
 static uintptr_t timer_key(timer_t id)
 {
 	return (uintptr_t)id + 1;  /* glibc's first timer_t is 0 */
 }
 
-static void remember_timer(timer_t id)
+static void remember_timer(timer_t id, clockid_t clock)
 {
-	uintptr_t key = timer_key(id);
-
-	for (size_t i = 0; i < REALTIME_TIMERS; i++) {
+	for (size_t i = 0; i < TIMERS; i++) {
 		uintptr_t free_slot = 0;
 
-		if (__atomic_compare_exchange_n(&realtime_timers[i], &free_slot, key, 0,
-						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		if (__atomic_compare_exchange_n(&timers[i].key, &free_slot, CLAIMED, 0,
+						__ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+			__atomic_store_n(&timers[i].clock, clock, __ATOMIC_RELAXED);
+			__atomic_store_n(&timers[i].key, timer_key(id), __ATOMIC_RELEASE);
 			return;
+		}
 	}
-	timens_warn_once("too many REALTIME timers to track",
+	timens_warn_once("too many timers to track", "the table is full",
 			 "absolute deadlines of the newest pass unconverted");
 }
 
-/* Forget id; returns whether it was a remembered REALTIME timer. */
+/* Forget id; returns whether it was remembered. */
 static int forget_timer(timer_t id)
 {
-	uintptr_t key = timer_key(id);
+	for (size_t i = 0; i < TIMERS; i++) {
+		uintptr_t found = timer_key(id);
 
-	for (size_t i = 0; i < REALTIME_TIMERS; i++) {
-		uintptr_t found = key;
-
-		if (__atomic_compare_exchange_n(&realtime_timers[i], &found, 0, 0,
+		if (__atomic_compare_exchange_n(&timers[i].key, &found, 0, 0,
 						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
 			return 1;
 	}
 	return 0;
 }
 
-static int is_realtime_timer(timer_t id)
+/* The clock of a remembered timer, -1 if unknown. */
+static clockid_t timer_clock(timer_t id)
 {
-	uintptr_t key = timer_key(id);
+	for (size_t i = 0; i < TIMERS; i++)
+		if (__atomic_load_n(&timers[i].key, __ATOMIC_ACQUIRE) == timer_key(id))
+			return __atomic_load_n(&timers[i].clock, __ATOMIC_RELAXED);
+	return -1;
+}
 
-	for (size_t i = 0; i < REALTIME_TIMERS; i++)
-		if (__atomic_load_n(&realtime_timers[i], __ATOMIC_RELAXED) == key)
-			return 1;
-	return 0;
+static void forget_all_timers(void)
+{
+	for (size_t i = 0; i < TIMERS; i++)
+		__atomic_store_n(&timers[i].key, 0, __ATOMIC_RELAXED);
+}
+
+__attribute__((constructor)) static void timers_init(void)
+{
+	/* pthread_atfork is in glibc and musl alike. */
+	pthread_atfork(NULL, NULL, forget_all_timers);
 }
 
 TIMENS_EXPORT int timer_create(clockid_t id, struct sigevent *sev, timer_t *timerid)
@@ -186,8 +226,14 @@ TIMENS_EXPORT int timer_create(clockid_t id, struct sigevent *sev, timer_t *time
 	static int (*next)(clockid_t, struct sigevent *, timer_t *);
 	int ret = TIMENS_NEXT(next, "timer_create")(id, sev, timerid);
 
-	if (ret == 0 && timens_clock_in(id, TIMENS_DEADLINE_CLOCKS))
-		remember_timer(*timerid);
+	if (ret != 0)
+		return ret;
+	/* The id is new: whatever the table says about it is stale (a
+	 * timer deleted behind our back). */
+	while (forget_timer(*timerid))
+		;
+	if (timens_clock_in(id, TIMENS_DEADLINE_CLOCKS))
+		remember_timer(*timerid, id);
 	return ret;
 }
 
@@ -206,12 +252,8 @@ TIMENS_EXPORT int timer_settime(timer_t timerid, int flags, const struct itimers
 	static int (*next)(timer_t, int, const struct itimerspec *, struct itimerspec *);
 	struct itimerspec host;
 
-	if ((flags & TIMER_ABSTIME) && new_value != NULL && is_realtime_timer(timerid) &&
-	    (new_value->it_value.tv_sec != 0 || new_value->it_value.tv_nsec != 0)) {
-		host.it_interval = new_value->it_interval;
-		host.it_value = *timens_host_deadline(&new_value->it_value, &host.it_value);
-		new_value = &host;
-	}
+	if ((flags & TIMER_ABSTIME) && new_value != NULL)
+		new_value = host_setting(timer_clock(timerid), new_value, &host);
 	return TIMENS_NEXT(next, "timer_settime")(timerid, flags, new_value, old_value);
 }
 
@@ -233,9 +275,7 @@ TIMENS_EXPORT int pthread_cond_timedwait(pthread_cond_t *restrict cond,
 			fn = dlsym(RTLD_NEXT, "pthread_cond_timedwait");
 		__atomic_store_n(&next, fn, __ATOMIC_RELAXED);
 	}
-	if (timens_cond_is_realtime(cond))
-		abstime = timens_host_deadline(abstime, &buf);
-	return fn(cond, mutex, abstime);
+	return fn(cond, mutex, timens_host_deadline(timens_cond_clock(cond), abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_cond_clockwait(pthread_cond_t *restrict cond,
@@ -247,7 +287,7 @@ TIMENS_EXPORT int pthread_cond_clockwait(pthread_cond_t *restrict cond,
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_cond_clockwait")(cond, mutex, id,
-							 deadline_on(id, abstime, &buf));
+							 timens_host_deadline(id, abstime, &buf));
 }
 
 /* --- semaphores, mutexes, rwlocks, threads ------------------------------- */
@@ -257,7 +297,7 @@ TIMENS_EXPORT int sem_timedwait(sem_t *restrict sem, const struct timespec *rest
 	static int (*next)(sem_t *, const struct timespec *);
 	struct timespec buf;
 
-	return TIMENS_NEXT(next, "sem_timedwait")(sem, timens_host_deadline(abstime, &buf));
+	return TIMENS_NEXT(next, "sem_timedwait")(sem, timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }
 
 TIMENS_EXPORT int sem_clockwait(sem_t *restrict sem, clockid_t id,
@@ -266,7 +306,7 @@ TIMENS_EXPORT int sem_clockwait(sem_t *restrict sem, clockid_t id,
 	static int (*next)(sem_t *, clockid_t, const struct timespec *);
 	struct timespec buf;
 
-	return TIMENS_NEXT(next, "sem_clockwait")(sem, id, deadline_on(id, abstime, &buf));
+	return TIMENS_NEXT(next, "sem_clockwait")(sem, id, timens_host_deadline(id, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *restrict mutex,
@@ -276,7 +316,7 @@ TIMENS_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *restrict mutex,
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_mutex_timedlock")(mutex,
-							  timens_host_deadline(abstime, &buf));
+							  timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *restrict mutex, clockid_t id,
@@ -286,7 +326,7 @@ TIMENS_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *restrict mutex, clock
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_mutex_clocklock")(mutex, id,
-							  deadline_on(id, abstime, &buf));
+							  timens_host_deadline(id, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *restrict rwlock,
@@ -296,7 +336,7 @@ TIMENS_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *restrict rwlock,
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_rwlock_timedrdlock")(rwlock,
-							     timens_host_deadline(abstime, &buf));
+							     timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *restrict rwlock,
@@ -306,7 +346,7 @@ TIMENS_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *restrict rwlock,
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_rwlock_timedwrlock")(rwlock,
-							     timens_host_deadline(abstime, &buf));
+							     timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *restrict rwlock, clockid_t id,
@@ -316,7 +356,7 @@ TIMENS_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *restrict rwlock, 
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_rwlock_clockrdlock")(rwlock, id,
-							     deadline_on(id, abstime, &buf));
+							     timens_host_deadline(id, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *restrict rwlock, clockid_t id,
@@ -326,7 +366,7 @@ TIMENS_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *restrict rwlock, 
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_rwlock_clockwrlock")(rwlock, id,
-							     deadline_on(id, abstime, &buf));
+							     timens_host_deadline(id, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_timedjoin_np(pthread_t thread, void **retval,
@@ -336,7 +376,7 @@ TIMENS_EXPORT int pthread_timedjoin_np(pthread_t thread, void **retval,
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_timedjoin_np")(thread, retval,
-						       timens_host_deadline(abstime, &buf));
+						       timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_clockjoin_np(pthread_t thread, void **retval, clockid_t id,
@@ -346,7 +386,7 @@ TIMENS_EXPORT int pthread_clockjoin_np(pthread_t thread, void **retval, clockid_
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "pthread_clockjoin_np")(thread, retval, id,
-						       deadline_on(id, abstime, &buf));
+						       timens_host_deadline(id, abstime, &buf));
 }
 
 /* --- message queues ------------------------------------------------------ */
@@ -358,7 +398,7 @@ TIMENS_EXPORT int mq_timedsend(mqd_t mqdes, const char *msg, size_t len, unsigne
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "mq_timedsend")(mqdes, msg, len, prio,
-					       timens_host_deadline(abstime, &buf));
+					       timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }
 
 TIMENS_EXPORT ssize_t mq_timedreceive(mqd_t mqdes, char *restrict msg, size_t len,
@@ -369,5 +409,5 @@ TIMENS_EXPORT ssize_t mq_timedreceive(mqd_t mqdes, char *restrict msg, size_t le
 	struct timespec buf;
 
 	return TIMENS_NEXT(next, "mq_timedreceive")(mqdes, msg, len, prio,
-						  timens_host_deadline(abstime, &buf));
+						  timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }

@@ -66,16 +66,19 @@ void *timens_dlvsym(void *handle, const char *name, const char *version)
 	return fn ? fn(handle, name, version) : dlsym(handle, name);
 }
 
-int timens_cond_is_realtime(const pthread_cond_t *cond)
+clockid_t timens_cond_clock(const pthread_cond_t *cond)
 {
 	const unsigned int *word = (const unsigned int *)cond;
+	int monotonic;
 
 	switch (libc_kind()) {
 	case LIBC_MUSL:
-		return __atomic_load_n(&word[MUSL_C_CLOCK], __ATOMIC_RELAXED) == 0;  /* CLOCK_REALTIME */
+		return (clockid_t)__atomic_load_n(&word[MUSL_C_CLOCK], __ATOMIC_RELAXED);
 	case LIBC_GLIBC_OLD_CONDVAR:
-		return !(__atomic_load_n(&word[GLIBC_OLD_NWAITERS], __ATOMIC_RELAXED) & GLIBC_OLD_NWAITERS_MONOTONIC);
+		monotonic = __atomic_load_n(&word[GLIBC_OLD_NWAITERS], __ATOMIC_RELAXED) & GLIBC_OLD_NWAITERS_MONOTONIC;
+		break;
 	default:
-		return !(__atomic_load_n(&word[GLIBC_WREFS], __ATOMIC_RELAXED) & GLIBC_WREFS_MONOTONIC);
+		monotonic = __atomic_load_n(&word[GLIBC_WREFS], __ATOMIC_RELAXED) & GLIBC_WREFS_MONOTONIC;
 	}
+	return monotonic ? CLOCK_MONOTONIC : CLOCK_REALTIME;
 }

@@ -6,12 +6,13 @@
 #define LIBTIMENS_LIBC_H
 
 #include <pthread.h>
+#include <time.h>
 
 /* dlvsym where the libc has it (glibc); plain dlsym elsewhere (musl). */
 void *timens_dlvsym(void *handle, const char *name, const char *version);
 
-/* Whether a condvar waits on CLOCK_REALTIME: its clock is in each libc's
- * private layout of pthread_cond_t. */
-int timens_cond_is_realtime(const pthread_cond_t *cond);
+/* The clock a condvar waits on (CLOCK_REALTIME or CLOCK_MONOTONIC): it is
+ * in each libc's private layout of pthread_cond_t. */
+clockid_t timens_cond_clock(const pthread_cond_t *cond);
 
 #endif /* LIBTIMENS_LIBC_H */

@@ -2,24 +2,37 @@
  * libtimens.h - what the parts of libtimens.so share.
  *
  * libtimens.so is loaded with LD_PRELOAD into every dynamically linked
- * program of a time namespace that has a REALTIME offset. It is split by
+ * program of a time namespace that has a clock page. It is split by
  * concern:
  *
  *   page.c       finds and maps the namespace's clock page (constructor),
- *                looks up the real libc functions, the seqlock reader's
- *                slow path and the one warning line
+ *                looks up the real libc functions, the reader's slow path
+ *                (a writer inside: spin, yield, keep the last consistent
+ *                snapshot) and the one warning line
  *   clocks.c     clock reads: clock_gettime, gettimeofday, time,
  *                timespec_get, ftime
- *   deadlines.c  absolute REALTIME deadlines, namespace time -> host time
+ *   deadlines.c  absolute deadlines, namespace time -> host time
  *   settime.c    clock_settime, settimeofday, stime: move the namespace only
+ *                (the write itself is ../page_write.c, shared with Python)
  *
- * The read path (timens_realtime_offset below) takes no lock, makes no
- * syscall and allocates nothing.
+ * The read path (timens_read_view below) takes no lock, makes no syscall
+ * and allocates nothing.
+ *
+ * What the page adds, on top of the kernel's offsets:
+ *   REALTIME, _COARSE, _ALARM, TAI   the REALTIME offset, or the frozen
+ *                                    instant while TIMENS_FLAG_FROZEN
+ *   MONOTONIC, _COARSE, _RAW         monotonic_sec/nsec (advance); _RAW too,
+ *                                    as the kernel's MONOTONIC offset does:
+ *                                    time that passed passed for every
+ *                                    MONOTONIC flavour, and programs that
+ *                                    compare them keep agreeing
+ *   BOOTTIME, _ALARM                 boottime_sec/nsec (advance)
  */
 #ifndef LIBTIMENS_H
 #define LIBTIMENS_H
 
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -28,19 +41,22 @@
 
 #define TIMENS_EXPORT __attribute__((visibility("default")))
 
-/* Readers give up on a writer after this many spins (about 0.1 s on x86-64): a writer
- * that died between making seq odd and making it even again must not hang
- * the program. The reader then warns once and reads host time. */
-#define TIMENS_SPIN_LIMIT 4000000UL
-
-/* Clock ids that read the namespace's REALTIME: host value + offset. */
 #define TIMENS_REALTIME_CLOCKS                                                 \
 	((1u << CLOCK_REALTIME) | (1u << CLOCK_REALTIME_COARSE) |              \
 	 (1u << CLOCK_REALTIME_ALARM) | (1u << CLOCK_TAI))
+#define TIMENS_MONOTONIC_CLOCKS                                                \
+	((1u << CLOCK_MONOTONIC) | (1u << CLOCK_MONOTONIC_COARSE) |            \
+	 (1u << CLOCK_MONOTONIC_RAW))
+#define TIMENS_BOOTTIME_CLOCKS ((1u << CLOCK_BOOTTIME) | (1u << CLOCK_BOOTTIME_ALARM))
 
-/* Clock ids whose absolute deadlines are in namespace REALTIME. */
+/* Clock ids whose reads the page changes. */
+#define TIMENS_PAGE_CLOCKS                                                     \
+	(TIMENS_REALTIME_CLOCKS | TIMENS_MONOTONIC_CLOCKS | TIMENS_BOOTTIME_CLOCKS)
+
+/* Clock ids that take absolute deadlines (sleeps, timers, waits). */
 #define TIMENS_DEADLINE_CLOCKS                                                 \
-	((1u << CLOCK_REALTIME) | (1u << CLOCK_REALTIME_ALARM) | (1u << CLOCK_TAI))
+	((1u << CLOCK_REALTIME) | (1u << CLOCK_REALTIME_ALARM) | (1u << CLOCK_TAI) | \
+	 (1u << CLOCK_MONOTONIC) | TIMENS_BOOTTIME_CLOCKS)
 
 static inline int timens_clock_in(clockid_t id, unsigned int set)
 {
@@ -54,11 +70,14 @@ static inline int timens_clock_in(clockid_t id, unsigned int set)
  * once by the constructor; reads made before it ran see NULL. */
 extern const struct timens_page *timens_page;
 
-/* The odd seq value of a writer the readers gave up on, 0 if none. */
-extern uint32_t timens_stuck_seq;
+/* The seq of the last consistent snapshot this process kept (odd: none). */
+extern uint32_t timens_kept_seq;
 
-/* Absolute path of the page in use ("" if none), for settime and messages. */
+/* Absolute path of the page in use ("" if none), for settime and messages,
+ * and the file it named when it was mapped (settime writes only that one). */
 extern char timens_page_path[];
+extern dev_t timens_page_dev;
+extern ino_t timens_page_ino;
 
 /* The real libc clock reads. Before the constructor ran they point to raw
  * syscalls, so a read from another library's constructor gets host time. */
@@ -70,78 +89,57 @@ void *timens_next(void **slot, const char *name);
 #define TIMENS_NEXT(slot, name) \
 	((__typeof__(slot))timens_next((void **)&(slot), (name)))
 
-/* One line on stderr, at most once per process. */
-void timens_warn_once(const char *what, const char *reason);
+/* "timens: WHAT (page path: REASON); THEN", on stderr, once per process. */
+void timens_warn_once(const char *what, const char *reason, const char *then);
 
-/* The reader's slow path: 1 to give up (host time), 0 to spin on. */
-int timens_reader_wait(uint32_t seq, unsigned long *spins);
+/* Keep *v as the last consistent snapshot (for readers that give up). */
+void timens_keep(const struct timens_view *v);
 
-/*
- * The REALTIME offset of this namespace. Returns 0 (and a zero offset) when
- * reads should give host time. The seqlock: spin while seq is odd, read
- * the fields, retry if seq changed meanwhile. Normalisation happens after
- * the loop, so the loop itself is two loads between two loads of seq.
- */
-static inline int timens_realtime_offset(struct timespec *off)
+/* The reader's slow path, for a writer inside: spin, then yield, for about
+ * 0.1 s; then warn once and use the last consistent snapshot (or the page
+ * as it stands). Never host time: that would jump by the whole offset. */
+void timens_read_slow(const struct timens_page *p, struct timens_view *v);
+
+/* The page's view: 0 if there is no page (host time), else 1 with *v. */
+static inline int timens_read_view(struct timens_view *v)
 {
 	const struct timens_page *p = __atomic_load_n(&timens_page, __ATOMIC_RELAXED);
-	unsigned long spins = 0;
-	uint32_t seq;
-	int64_t sec, nsec;
 
-	off->tv_sec = 0;
-	off->tv_nsec = 0;
 	if (__builtin_expect(p == NULL, 0))
 		return 0;
-	for (;;) {
-		seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
-		if (__builtin_expect(seq & 1u, 0)) {
-			if (timens_reader_wait(seq, &spins))
-				return 0;
-			continue;
-		}
-		sec = __atomic_load_n(&p->realtime_sec, __ATOMIC_RELAXED);
-		nsec = __atomic_load_n(&p->realtime_nsec, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (__builtin_expect(__atomic_load_n(&p->seq, __ATOMIC_RELAXED) == seq, 1))
-			break;
-		if (timens_reader_wait(seq, &spins))
-			return 0;
-	}
-	if (__builtin_expect(nsec < 0 || nsec >= TIMENS_NSEC_PER_SEC, 0)) {
-		/* A writer should never store this; make it usable anyway. */
-		sec += nsec / TIMENS_NSEC_PER_SEC;
-		nsec %= TIMENS_NSEC_PER_SEC;
-		if (nsec < 0) {
-			nsec += TIMENS_NSEC_PER_SEC;
-			sec -= 1;
-		}
-	}
-	off->tv_sec = sec;
-	off->tv_nsec = nsec;
+	if (__builtin_expect(!timens_page_try_read(p, v), 0))
+		timens_read_slow(p, v);
+	else if (__builtin_expect(v->seq != __atomic_load_n(&timens_kept_seq, __ATOMIC_RELAXED), 0))
+		timens_keep(v);
 	return 1;
 }
 
-/* *ts += off, with ts->tv_nsec and off->tv_nsec both in [0, 1e9). */
-static inline void timens_ts_add(struct timespec *ts, const struct timespec *off)
+/* The namespace's reading of clock ID from the host's in *ts, in place. */
+static inline void timens_view_clock(const struct timens_view *v, clockid_t id, struct timespec *ts)
 {
-	ts->tv_sec += off->tv_sec;
-	ts->tv_nsec += off->tv_nsec;
-	if (ts->tv_nsec >= TIMENS_NSEC_PER_SEC) {
-		ts->tv_nsec -= TIMENS_NSEC_PER_SEC;
-		ts->tv_sec += 1;
-	}
+	int64_t sec = ts->tv_sec, nsec = ts->tv_nsec;
+
+	if (timens_clock_in(id, TIMENS_REALTIME_CLOCKS))
+		timens_view_realtime(v, &sec, &nsec);
+	else if (timens_clock_in(id, TIMENS_MONOTONIC_CLOCKS))
+		timens_add_saturating(&sec, &nsec, v->monotonic_sec, v->monotonic_nsec);
+	else
+		timens_add_saturating(&sec, &nsec, v->boottime_sec, v->boottime_nsec);
+	ts->tv_sec = (time_t)sec;
+	ts->tv_nsec = (long)nsec;
 }
 
 /* --- deadlines.c ------------------------------------------------------- */
 
 /*
- * An absolute deadline in namespace REALTIME as host REALTIME: deadline -
- * offset, saturated to the time_t range, and {0, 0} if it falls before the
- * epoch (it has passed then anyway). Returns abs itself when nothing is to
- * change: no page, NULL, or a tv_nsec the real call must reject as EINVAL.
+ * An absolute deadline on clock ID in namespace time as the kernel's:
+ * deadline - what the page adds to that clock, saturated. A deadline that
+ * has passed keeps its native meaning: it becomes {0, 1}, which has passed
+ * too (fire now, return now), never {0, 0}, which disarms a timer. Returns
+ * abs itself when nothing is to change: no page, a clock the page does not
+ * touch, NULL, or a tv_nsec the real call must reject as EINVAL.
  */
-const struct timespec *timens_host_deadline(const struct timespec *abs,
+const struct timespec *timens_host_deadline(clockid_t id, const struct timespec *abs,
 					    struct timespec *buf);
 
 #endif /* LIBTIMENS_H */

@@ -10,7 +10,10 @@
  *
  * The page is mapped read only; settime.c opens it again for writing. If
  * there is no usable page, every read gives host time and the process says
- * so once on stderr. Nothing here ever exits or aborts the program.
+ * so once on stderr. Nothing here ever exits or aborts the program. A page
+ * is unusable if it is not a regular file (a FIFO must not hang us: every
+ * open is O_NONBLOCK), has a bad magic or version, or carries the kernel
+ * id of another time namespace (a stale page whose inode was reused).
  *
  * Reads made before this constructor ran (from the constructors of other
  * libraries, which the loader runs first) use raw syscalls and get host
@@ -22,7 +25,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -31,9 +36,14 @@
 #include "libtimens.h"
 #include "vdso.h"
 
+/* _IOR(0xb7, 0xd, __u64): the kernel's id of a namespace (Linux 6.12+). */
+#define NS_GET_ID _IOR(0xb7, 0xd, uint64_t)
+
 const struct timens_page *timens_page;
-uint32_t timens_stuck_seq;
+uint32_t timens_kept_seq = 1;  /* odd: nothing kept yet */
 char timens_page_path[PATH_MAX];
+dev_t timens_page_dev;
+ino_t timens_page_ino;
 
 static int raw_clock_gettime(clockid_t id, struct timespec *ts)
 {
@@ -83,7 +93,7 @@ static void append_u64(char *buf, size_t n, uint64_t v)
 	append(buf, n, p);
 }
 
-void timens_warn_once(const char *what, const char *reason)
+void timens_warn_once(const char *what, const char *reason, const char *then)
 {
 	static int warned;
 	char line[PATH_MAX + 256] = "timens: ";
@@ -96,29 +106,119 @@ void timens_warn_once(const char *what, const char *reason)
 	append(line, sizeof(line), timens_page_path[0] ? timens_page_path : "no path");
 	append(line, sizeof(line), ": ");
 	append(line, sizeof(line), reason);
-	append(line, sizeof(line), "); REALTIME reads host time\n");
+	append(line, sizeof(line), "); ");
+	append(line, sizeof(line), then);
+	append(line, sizeof(line), "\n");
 	ignored = write(STDERR_FILENO, line, strlen(line));
 	(void)ignored;
 }
 
-int timens_reader_wait(uint32_t seq, unsigned long *spins)
+/*
+ * The last consistent snapshot, shared by the threads of this process. It
+ * has its own little seqlock; a thread that finds another one storing
+ * skips its store (the other one's snapshot is as good).
+ */
+#define VIEW_WORDS (sizeof(struct timens_view) / sizeof(uint64_t))
+static struct {
+	uint32_t seq;  /* even: stable; 0: nothing kept */
+	uint64_t words[VIEW_WORDS];
+} kept;
+
+_Static_assert(sizeof(struct timens_view) % sizeof(uint64_t) == 0, "view is whole words");
+
+void timens_keep(const struct timens_view *v)
 {
-	/* A writer we already gave up on: do not spin for it again. */
-	if ((seq & 1u) && __atomic_load_n(&timens_stuck_seq, __ATOMIC_RELAXED) == seq)
-		return 1;
-	if (++*spins < TIMENS_SPIN_LIMIT) {
-#if defined(__x86_64__) || defined(__i386__)
-		__builtin_ia32_pause();
-#elif defined(__aarch64__)
-		__asm__ __volatile__("yield");
-#endif
-		return 0;
+	uint64_t words[VIEW_WORDS];
+	uint32_t seq = __atomic_load_n(&kept.seq, __ATOMIC_RELAXED);
+
+	if ((seq & 1u) || !__atomic_compare_exchange_n(&kept.seq, &seq, seq + 1, 0,
+						       __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	memcpy(words, v, sizeof(words));
+	for (size_t i = 0; i < VIEW_WORDS; i++)
+		__atomic_store_n(&kept.words[i], words[i], __ATOMIC_RELAXED);
+	__atomic_store_n(&kept.seq, seq + 2 ? seq + 2 : 2, __ATOMIC_RELEASE);  /* 0 is "none" */
+	__atomic_store_n(&timens_kept_seq, v->seq, __ATOMIC_RELAXED);
+}
+
+/* The kept snapshot into *v; 0 if there is none (or it is being stored). */
+static int recall(struct timens_view *v)
+{
+	uint64_t words[VIEW_WORDS];
+
+	for (int tries = 0; tries < 100; tries++) {
+		uint32_t seq = __atomic_load_n(&kept.seq, __ATOMIC_ACQUIRE);
+
+		if (seq == 0)
+			return 0;
+		if (seq & 1u)
+			continue;  /* a signal handler may have interrupted the store */
+		for (size_t i = 0; i < VIEW_WORDS; i++)
+			words[i] = __atomic_load_n(&kept.words[i], __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&kept.seq, __ATOMIC_RELAXED) == seq) {
+			memcpy(v, words, sizeof(words));
+			return 1;
+		}
 	}
-	if (seq & 1u)
-		__atomic_store_n(&timens_stuck_seq, seq, __ATOMIC_RELAXED);
-	timens_warn_once("the clock page's writer stopped mid-update",
-			 "sequence counter stays odd");
-	return 1;
+	return 0;
+}
+
+/* Spin this long before yielding, and give up after this long (ns). */
+#define SPINS_BEFORE_YIELD 1000
+#define GIVE_UP_NS 100000000LL
+
+static int64_t monotonic_ns(void)
+{
+	struct timespec ts = { 0, 0 };
+
+	__atomic_load_n(&timens_real_clock_gettime, __ATOMIC_RELAXED)(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * TIMENS_NSEC_PER_SEC + ts.tv_nsec;
+}
+
+void timens_read_slow(const struct timens_page *p, struct timens_view *v)
+{
+	/* The odd seq of a writer this process gave up on. */
+	static uint32_t stuck_seq;
+	int64_t give_up = 0;
+	uint32_t seq;
+
+	for (unsigned long spins = 0;; spins++) {
+		if (timens_page_try_read(p, v)) {
+			if (v->seq != __atomic_load_n(&timens_kept_seq, __ATOMIC_RELAXED))
+				timens_keep(v);
+			return;
+		}
+		seq = __atomic_load_n(&p->seq, __ATOMIC_RELAXED);
+		if ((seq & 1u) && seq == __atomic_load_n(&stuck_seq, __ATOMIC_RELAXED))
+			break;  /* given up on this writer already: no wait again */
+		if (spins < SPINS_BEFORE_YIELD) {
+#if defined(__x86_64__) || defined(__i386__)
+			__builtin_ia32_pause();
+#elif defined(__aarch64__)
+			__asm__ __volatile__("yield");
+#endif
+			continue;
+		}
+		/* Slow path only: a writer preempted inside needs the CPU. */
+		sched_yield();
+		if (give_up == 0)
+			give_up = monotonic_ns() + GIVE_UP_NS;
+		else if (monotonic_ns() > give_up) {
+			if (seq & 1u)
+				__atomic_store_n(&stuck_seq, seq, __ATOMIC_RELAXED);
+			timens_warn_once("the clock page's writer stopped mid-update",
+					 "sequence counter stays odd",
+					 "clocks keep their last consistent reading");
+			break;
+		}
+	}
+	if (!recall(v)) {
+		/* Nothing kept (the page was stuck from the start): the fields as
+		 * they stand, each the old or the new value, beat a jump to host time. */
+		timens_page_load(p, v);
+	}
 }
 
 static const char *run_dir(char *buf, size_t n)
@@ -228,7 +328,8 @@ static const char *untrusted(int fd)
 /* Open the looked-up page if it can be trusted; -1 with *why otherwise. */
 static int open_found_page(const char **why)
 {
-	int fd = open(timens_page_path, O_RDONLY | O_CLOEXEC | (explicit_location() ? 0 : O_NOFOLLOW));
+	int fd = open(timens_page_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+		      (explicit_location() ? 0 : O_NOFOLLOW));
 
 	if (fd < 0) {
 		*why = strerror(errno);
@@ -242,11 +343,40 @@ static int open_found_page(const char **why)
 	return fd;
 }
 
+/* The kernel's id of this process's time namespace; 0 if it has none. */
+static uint64_t own_ns_id(void)
+{
+	uint64_t id = 0;
+	int fd = open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (ioctl(fd, NS_GET_ID, &id) != 0)
+			id = 0;  /* ENOTTY/EINVAL before Linux 6.12: no check */
+		close(fd);
+	}
+	return id;
+}
+
+/* What is wrong with the mapped page P, or NULL. */
+static const char *unusable(const struct timens_page *p)
+{
+	uint64_t id = __atomic_load_n(&p->ns_id, __ATOMIC_RELAXED), own;
+
+	if (__atomic_load_n(&p->magic, __ATOMIC_RELAXED) != TIMENS_PAGE_MAGIC)
+		return "not a clock page: bad magic";
+	if (__atomic_load_n(&p->version, __ATOMIC_RELAXED) != TIMENS_PAGE_VERSION)
+		return "unsupported clock page version";
+	if (id != 0 && (own = own_ns_id()) != 0 && own != id)
+		return "a stale page: it belongs to another time namespace";
+	return NULL;
+}
+
 /* Map the page; returns NULL or why it is unusable. */
 static const char *map_page(void)
 {
 	const struct timens_page *p;
 	const char *why = find_page_path();
+	struct timens_view v;
 	struct stat st;
 	int fd;
 
@@ -262,7 +392,11 @@ static const char *map_page(void)
 		close(fd);
 		return why;
 	}
-	if (!S_ISREG(st.st_mode) || st.st_size < TIMENS_PAGE_SIZE) {
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return "not a clock page: not a regular file";
+	}
+	if (st.st_size < TIMENS_PAGE_SIZE) {
 		close(fd);
 		return "not a clock page: too small";
 	}
@@ -271,14 +405,14 @@ static const char *map_page(void)
 	close(fd);  /* the mapping stays; settime opens the path again */
 	if (why)
 		return why;
-	if (p->magic != TIMENS_PAGE_MAGIC) {
+	if ((why = unusable(p)) != NULL) {
 		munmap((void *)p, TIMENS_PAGE_SIZE);
-		return "not a clock page: bad magic";
+		return why;
 	}
-	if (p->version != TIMENS_PAGE_VERSION) {
-		munmap((void *)p, TIMENS_PAGE_SIZE);
-		return "unsupported clock page version";
-	}
+	timens_page_dev = st.st_dev;
+	timens_page_ino = st.st_ino;
+	if (timens_page_try_read(p, &v))
+		timens_keep(&v);
 	__atomic_store_n(&timens_page, p, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -296,6 +430,7 @@ __attribute__((constructor)) static void timens_init(void)
 	timens_bypass_vdso_patch();
 	why = map_page();
 	if (why)
-		timens_warn_once("no clock page for this time namespace", why);
+		timens_warn_once("no clock page for this time namespace", why,
+				 "REALTIME reads host time");
 	errno = saved_errno;
 }

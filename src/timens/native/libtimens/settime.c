@@ -9,41 +9,25 @@
  * clock_adjtime(REALTIME) and adjtime still read the host's state, and
  * fail with EPERM for any change.
  *
- * The write: flock(LOCK_EX) on the page file serialises writers (other
- * processes, the timens manager); then seq becomes odd, the fields are
- * stored, generation is bumped and seq becomes even again with release
- * ordering, so a reader either sees the old offset or the new one.
+ * The write is ../page_write.c, the one writer the timens manager uses
+ * too: under the page's lock, with signals blocked while seq is odd. While
+ * REALTIME is frozen, a settime moves the frozen instant and it stays
+ * frozen.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/timex.h>
 #include <unistd.h>
 
 #include "libtimens.h"
+#include "page_write.h"
 
 int stime(const time_t *when);  /* gone from the headers, not from old binaries */
 
-static void store_offset(struct timens_page *p, const struct timespec *off)
-{
-	uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_RELAXED);
-	/* Odd already means a writer died inside: keep it odd, but changed. */
-	uint32_t odd = (seq & 1u) ? seq + 2 : seq + 1;
-
-	__atomic_store_n(&p->seq, odd, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);  /* seq odd before the fields */
-	__atomic_store_n(&p->realtime_sec, (int64_t)off->tv_sec, __ATOMIC_RELAXED);
-	__atomic_store_n(&p->realtime_nsec, (int64_t)off->tv_nsec, __ATOMIC_RELAXED);
-	__atomic_store_n(&p->generation, __atomic_load_n(&p->generation, __ATOMIC_RELAXED) + 1,
-			 __ATOMIC_RELAXED);
-	__atomic_store_n(&p->seq, odd + 1, __ATOMIC_RELEASE);  /* fields before seq */
-}
-
-/* The page file opened for writing, or -1 with errno EPERM: no page, or
- * this caller may not write it. */
+/* The mapped page's file opened for writing, or -1 with errno EPERM: no
+ * page, this caller may not write it, or the path names another file now. */
 static int open_page_for_writing(void)
 {
 	struct stat st;
@@ -53,8 +37,9 @@ static int open_page_for_writing(void)
 		errno = EPERM;  /* no page: nothing inside may move */
 		return -1;
 	}
-	fd = open(timens_page_path, O_RDWR | O_CLOEXEC);
-	if (fd >= 0 && (fstat(fd, &st) != 0 || st.st_size < TIMENS_PAGE_SIZE)) {
+	fd = open(timens_page_path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0 && (fstat(fd, &st) != 0 || st.st_dev != timens_page_dev ||
+			st.st_ino != timens_page_ino)) {
 		close(fd);
 		fd = -1;
 	}
@@ -63,32 +48,10 @@ static int open_page_for_writing(void)
 	return fd;
 }
 
-/*
- * Take the writers' lock, waiting at most about two seconds: a writer
- * stopped inside (SIGSTOP, a debugger) must not hang this program too.
- */
-static int lock_page(int fd)
-{
-	const struct timespec pause = { .tv_nsec = 1000000 };
-	int tries;
-
-	for (tries = 0; tries < 2000; tries++) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			return 0;
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return -1;
-		nanosleep(&pause, NULL);
-	}
-	errno = EBUSY;
-	return -1;
-}
-
 /* Make the namespace's REALTIME read *want from now on. */
 static int set_namespace_realtime(const struct timespec *want)
 {
-	struct timespec now, off;
-	struct timens_page *p;
-	int fd, err = 0;
+	int fd, err;
 
 	if (want->tv_sec < 0 || want->tv_nsec < 0 || want->tv_nsec >= TIMENS_NSEC_PER_SEC) {
 		errno = EINVAL;
@@ -97,34 +60,10 @@ static int set_namespace_realtime(const struct timespec *want)
 	fd = open_page_for_writing();
 	if (fd < 0)
 		return -1;
-	p = mmap(NULL, TIMENS_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		close(fd);
-		errno = EPERM;
-		return -1;
-	}
-	if (lock_page(fd) != 0) {
-		err = errno;
-		goto out;
-	}
-	if (p->magic != TIMENS_PAGE_MAGIC || p->version != TIMENS_PAGE_VERSION) {
-		err = EPERM;
-		goto out;
-	}
-	/* Point of no return: nothing below can fail. */
-	__atomic_load_n(&timens_real_clock_gettime, __ATOMIC_RELAXED)(CLOCK_REALTIME, &now);
-	off.tv_sec = want->tv_sec - now.tv_sec;
-	off.tv_nsec = want->tv_nsec - now.tv_nsec;
-	if (off.tv_nsec < 0) {
-		off.tv_nsec += TIMENS_NSEC_PER_SEC;
-		off.tv_sec -= 1;
-	}
-	store_offset(p, &off);
-out:
-	munmap(p, TIMENS_PAGE_SIZE);
-	close(fd);  /* releases the lock */
+	err = timens_page_write(fd, TIMENS_OP_SET_NOW, want->tv_sec, want->tv_nsec);
+	close(fd);
 	if (err) {
-		errno = err;
+		errno = err == EBUSY ? EBUSY : EPERM;
 		return -1;
 	}
 	return 0;

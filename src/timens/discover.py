@@ -7,7 +7,7 @@ skipped, so a normal user sees the namespaces of their own processes.
 """
 from dataclasses import dataclass, field
 
-from . import kernel
+from . import kernel, stale
 from .page import ClockPage, PageError
 from .rundir import RunDir
 
@@ -42,17 +42,21 @@ class NamespaceInfo:
 def list_namespaces(rundir=None):
     """All time namespaces visible to the caller, host first, then by inode."""
     rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
+    stale.sweep(rundir)
     found = {}
     offsets_from = {}  # inode -> a pid whose timens_offsets describe it
+    opens = {}  # inode -> a path that opens the namespace (for its kernel id)
     for pid in kernel.list_pids():
         inode = kernel.ns_inode_of_link(pid, "time")
         if inode is None:
             continue
         found.setdefault(inode, NamespaceInfo(inode)).pids.append(pid)
+        opens.setdefault(inode, kernel.proc(pid, "ns", "time"))
         children = kernel.ns_inode_of_link(pid, "time_for_children")
         if children is not None:
             offsets_from.setdefault(children, pid)
             found.setdefault(children, NamespaceInfo(children))
+            opens.setdefault(children, kernel.proc(pid, "ns", "time_for_children"))
     for name in rundir.names():
         try:
             inode = rundir.ns_file(name).stat().st_ino
@@ -61,6 +65,7 @@ def list_namespaces(rundir=None):
         if not kernel.is_mount_point(rundir.ns_file(name)):
             continue  # a placeholder of a create in progress, or stale
         info = found.setdefault(inode, NamespaceInfo(inode))
+        opens.setdefault(inode, rundir.ns_file(name))
         info.name = name
         meta = rundir.read_meta(name)
         if meta.get("inode") == inode:
@@ -79,16 +84,21 @@ def list_namespaces(rundir=None):
         if info.host:
             info.monotonic = info.monotonic or 0
             info.boottime = info.boottime or 0
-        info.realtime = page_offset(rundir, inode)
+        info.realtime = page_offset(rundir, inode, opens.get(inode))
     return sorted(found.values(), key=lambda i: (not i.host, i.inode))
 
 
-def page_offset(rundir, inode):
+def page_offset(rundir, inode, ns_path):
+    """The REALTIME offset of the namespace's page; None if it has none,
+    or only one made for an earlier namespace of that inode."""
     path = rundir.page_file(inode)
-    if not path.exists():
+    if not kernel.is_regular_file(path):
         return None
     try:
         with ClockPage.open(path, writable=False) as page:
-            return page.read_realtime_offset()
+            view = page.read()
     except (OSError, PageError):
         return None
+    if ns_path is None or stale.is_stale(view.ns_id, stale.live_id(ns_path)):
+        return None
+    return view.realtime_offset_ns

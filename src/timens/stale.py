@@ -1,0 +1,113 @@
+"""Stale clock pages: pages whose namespace is gone or is another one now.
+
+A page is named by the inode of its namespace, and the kernel reuses
+inodes. A page belongs to a namespace that still exists (some process is in
+it or made it for its children, a mount or an open file refers to it) and
+whose kernel id (NS_GET_ID) is the one the page was made for. Any other
+page is stale: `sweep` removes it, so that no new namespace reads an old
+namespace's REALTIME. create, run and list sweep.
+"""
+import os
+import re
+
+from . import kernel
+
+_NS_LINK = re.compile(r"time:\[(\d+)\]")
+
+
+def holders(wanted):
+    """{inode: a path that opens that time namespace} for the inodes in
+    WANTED that some process, mount or open file still refers to. Cheap
+    sources first: most namespaces have a process in them."""
+    found, wanted = {}, set(wanted)
+    pids = list(kernel.list_pids())
+    for pid in pids:
+        for link in ("time", "time_for_children"):
+            inode = kernel.ns_inode_of_link(pid, link)
+            if inode in wanted and inode not in found:
+                found[inode] = kernel.proc(pid, "ns", link)
+    if wanted <= found.keys():
+        return found
+    for root, mount_point in kernel.mounts():
+        match = _NS_LINK.fullmatch(root)
+        if match and int(match.group(1)) in wanted:
+            found.setdefault(int(match.group(1)), mount_point)
+    for pid in pids:
+        if wanted <= found.keys():
+            break
+        try:
+            fds = os.listdir(kernel.proc(pid, "fd"))
+        except OSError:
+            continue
+        for fd in fds:
+            path = kernel.proc(pid, "fd", fd)
+            try:
+                match = _NS_LINK.fullmatch(os.readlink(path))
+            except OSError:
+                continue
+            if match and int(match.group(1)) in wanted:
+                found.setdefault(int(match.group(1)), path)
+    return found
+
+
+def live_id(path):
+    """The kernel id of the namespace at PATH; None if it cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        return kernel.ns_id(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def page_id(path):
+    """The namespace id a page was made for (0: unknown), or None if PATH is no page."""
+    from .page import ClockPage, PageError
+
+    if not kernel.is_regular_file(path):
+        return None
+    try:
+        with ClockPage.open(path, writable=False) as page:
+            return page.read().ns_id
+    except (OSError, PageError):
+        return None
+
+
+def is_stale(page_ns_id, namespace_id):
+    """A page made for PAGE_NS_ID, for a namespace of NAMESPACE_ID (None: gone)."""
+    if namespace_id is None:
+        return True
+    return bool(page_ns_id and namespace_id and page_ns_id != namespace_id)
+
+
+def sweep(rundir):
+    """Remove the stale pages of RUNDIR (those the caller may remove)."""
+    try:
+        inodes = [int(e.name) for e in os.scandir(rundir.pages_dir) if e.name.isdigit()]
+    except OSError:
+        return
+    if not inodes:
+        return
+    alive = holders(inodes)
+    for inode in inodes:
+        path = rundir.page_file(inode)
+        made_for = page_id(path)
+        if made_for is None:
+            continue  # no page (a FIFO, a directory, gone): not ours to remove
+        if not is_stale(made_for, live_id(alive[inode]) if inode in alive else None):
+            continue
+        if page_id(path) != made_for:
+            continue  # replaced meanwhile by a new namespace's page
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def has_processes(inode):
+    """Does any process (that the caller can see) live in namespace INODE?"""
+    return any(kernel.ns_inode_of_link(pid, "time") == inode for pid in kernel.list_pids())
