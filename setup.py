@@ -91,10 +91,10 @@ libtimens = Extension(
     sources=sorted(str(p) for p in (NATIVE / "libtimens").glob("*.c")) + [PAGE_WRITER],
     include_dirs=[str(NATIVE)],
     # libc_compat.h binds symbols to their oldest versions, so one build
-    # loads under glibc >= 2.17 and musl; libdl is named for glibc < 2.34,
-    # where dlsym lives there (musl's loader maps it to itself).
+    # loads under glibc >= 2.17 and musl; libdl and libpthread are named for
+    # older glibcs, where those versions live (musl's loader maps both to itself).
     extra_compile_args=CFLAGS + ["-fvisibility=hidden", "-include", str(NATIVE / "libc_compat.h")],
-    extra_link_args=["-Wl,--no-as-needed", "-l:libdl.so.2", "-Wl,--as-needed", "-lpthread"],
+    extra_link_args=["-Wl,--no-as-needed", "-l:libdl.so.2", "-l:libpthread.so.0", "-Wl,--as-needed"],
 )
 
 # No constructor and no interposers: loading it changes nothing in Python.

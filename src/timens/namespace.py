@@ -376,19 +376,23 @@ class TimeNamespace:
     # ------------------------------------------------------------ running
 
     @boundary("enter the namespace")
-    def enter_argv(self, args, env=None, vdso_patch=True):
-        """argv, env and fds that run ARGS inside via timens-helper (and,
-        with a page, under the vDSO patch unless VDSO_PATCH is false)."""
+    def enter_argv(self, args, env=None, vdso_patch=True, program=None, err_fd=None):
+        """argv, env and fds that run ARGS inside via timens-helper: the
+        helper execs PROGRAM (default ARGS[0]) and, with ERR_FD, reports a
+        failed exec there. With a page, the command runs under the vDSO
+        patch unless VDSO_PATCH is false."""
         self._check_open()
         env = dict(os.environ if env is None else env)
         preload = [p for p in env.pop("LD_PRELOAD", "").replace(":", " ").split() if "libtimens" not in p]
+        exec_options = (["-e", str(err_fd)] if err_fd is not None else []) + (["-x", program] if program else [])
         if self.page_path is not None:
             preload.insert(0, str(kernel.LIBTIMENS))
             env["TIMENS_RUNDIR"] = str(self.rundir.path.absolute())
             env.pop("TIMENS_PAGE", None)
-            if vdso_patch:
-                args = vdso.traced(args, self.page_path, env)
-        argv = [str(kernel.HELPER), "enter", "-t", str(self._time_fd), "-p", " ".join(preload)]
+            tracer_args = vdso.traced(args, self.page_path, env, exec_options) if vdso_patch else None
+            if tracer_args is not None:
+                args, exec_options = tracer_args, []
+        argv = [str(kernel.HELPER), "enter", "-t", str(self._time_fd), "-p", " ".join(preload), *exec_options]
         fds = [self._time_fd]
         if self._user_fd is not None:
             argv += ["-u", str(self._user_fd)]

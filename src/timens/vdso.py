@@ -28,8 +28,10 @@ def enabled(env=None):
             and os.access(TRACER, os.X_OK))
 
 
-def traced(args, page_path, env=None):
-    """ARGS run under the tracer, with PAGE_PATH as the page to apply (or ARGS as they are)."""
+def traced(args, page_path, env=None, exec_options=()):
+    """ARGS run under the tracer, with PAGE_PATH as the page to apply (or
+    ARGS as they are). EXEC_OPTIONS are timens-helper's -e/-x: the tracer
+    takes them over, as it is the one that execs the command."""
     if page_path is None or not enabled(env):
-        return list(args)
-    return [str(TRACER), "run", os.path.abspath(page_path), "--", *args]
+        return None
+    return [str(TRACER), "run", os.path.abspath(page_path), *exec_options, "--", *args]

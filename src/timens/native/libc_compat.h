@@ -12,10 +12,11 @@
  *     (stat and fstat were __xstat before 2.33; the kernel's struct stat is
  *     libc's on 64-bit Linux, glibc and musl alike).
  *
- * musl's loader resolves libc.so.6, libdl.so.2 and libpthread.so.0 to
- * itself and ignores symbol versions, so the same file loads there as long
- * as it names no glibc-only symbol: those are looked up at run time
- * (libtimens/libc.c). tests/test_reach.py checks that objdump -T shows no
+ * setup.py names libdl.so.2 and libpthread.so.0 too, where glibc < 2.34
+ * keeps those old versions. musl's loader resolves libc.so.6, libdl.so.2
+ * and libpthread.so.0 to itself and ignores symbol versions, so the same
+ * file loads there as long as it names no glibc-only symbol: those are
+ * looked up at run time (libtimens/libc.c). tests/test_reach.py checks that objdump -T shows no
  * GLIBC_ version above 2.17.
  */
 #ifndef TIMENS_LIBC_COMPAT_H
@@ -37,8 +38,13 @@
 #else
 #error "add the oldest glibc symbol version of this architecture"
 #endif
-/* dlsym moved from libdl to libc in 2.34 under a new version; the old one stays. */
+/* Moved into libc under a new version (dlsym from libdl in 2.34,
+ * pthread_sigmask from libpthread in 2.32); the old versions stay. */
 __asm__(".symver dlsym, dlsym@" TIMENS_GLIBC_BASE);
+__asm__(".symver pthread_sigmask, pthread_sigmask@" TIMENS_GLIBC_BASE);
+/* Linked statically from libc_nonshared.a, pthread_atfork would call the
+ * glibc-only __register_atfork; the shared library's own keeps musl working. */
+__asm__(".symver pthread_atfork, pthread_atfork@" TIMENS_GLIBC_BASE);
 #endif
 
 static inline int timens_stat(const char *path, struct stat *st)

@@ -3,10 +3,13 @@
  * (static, Go, musl), through their vDSO. The Python package runs it;
  * users never call it directly.
  *
- *   timens-tracer run PAGE -- PROG ARG...
- *       Run PROG, following it and everything it starts (fork, vfork,
- *       clone), and patch the vDSO of every program image right after each
- *       execve (patch.c). Exits as PROG does (its status, or its signal).
+ *   timens-tracer run PAGE [-e ERR_FD] [-x PROGRAM] -- ARG0 ARG...
+ *       Run PROGRAM (default ARG0) with ARG0 ARG... as its argv, following
+ *       it and everything it starts (fork, vfork, clone), and patch the
+ *       vDSO of every program image right after each execve (patch.c).
+ *       ERR_FD is timens-helper's: a failed exec writes its errno there
+ *       instead of a message. Exits as the command does (its status, or
+ *       its signal).
  *       Signals sent to the tracer with kill() are passed on to PROG;
  *       those of the terminal reach PROG directly. Once PROG has ended the
  *       tracer ends too, and what PROG left running is let go (its later
@@ -152,7 +155,21 @@ static void on_stop(pid_t pid, int status, const char *page)
 	ptrace(PTRACE_CONT, pid, 0, sig);
 }
 
-static int run(const char *page, char **argv)
+/* The command, once traced: as timens-helper's enter would exec it. */
+static void exec_command(const char *program, char **argv, int err_fd)
+{
+	int err;
+
+	if (err_fd >= 0)
+		fcntl(err_fd, F_SETFD, FD_CLOEXEC);
+	execvp(program, argv);
+	err = errno;
+	if (err_fd < 0 || write(err_fd, &err, sizeof(err)) != (ssize_t)sizeof(err))
+		fprintf(stderr, "timens: %s: %s\n", program, strerror(err));
+	_exit(err == ENOENT ? 127 : 126);
+}
+
+static int run(const char *page, const char *program, char **argv, int err_fd)
 {
 	int go[2], status;
 	char byte = 0;
@@ -172,11 +189,11 @@ static int run(const char *page, char **argv)
 		close(go[1]);
 		if (read(go[0], &byte, 1) != 1)
 			_exit(EXIT_OWN_ERROR);
-		execvp(argv[0], argv);
-		fprintf(stderr, "timens: %s: %s\n", argv[0], strerror(errno));
-		_exit(errno == ENOENT ? 127 : 126);
+		exec_command(program ? program : argv[0], argv, err_fd);
 	}
 	close(go[0]);
+	if (err_fd >= 0)
+		close(err_fd);  /* the command's exec alone may keep it open */
 	pass_signals_on();
 	if (ptrace(PTRACE_SEIZE, command_pid, 0,
 		   PTRACE_O_TRACEEXEC | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
@@ -202,6 +219,26 @@ static int run(const char *page, char **argv)
 		else
 			take_waiting(pid);
 	}
+}
+
+static int run_options(int argc, char **argv)
+{
+	const char *page = argv[0], *program = NULL;
+	int err_fd = -1, opt;
+
+	optind = 1;
+	while ((opt = getopt(argc, argv, "+e:x:")) != -1) {
+		switch (opt) {
+		case 'e': err_fd = atoi(optarg); break;
+		case 'x': program = optarg; break;
+		default: return EXIT_OWN_ERROR;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "timens-tracer: run: no command\n");
+		return EXIT_OWN_ERROR;
+	}
+	return run(page, program, argv + optind, err_fd);
 }
 
 /* --- inject: patch a running process once ----------------------------------- */
@@ -378,8 +415,8 @@ static int inject(const char *page, pid_t pid)
 
 int main(int argc, char **argv)
 {
-	if (argc >= 5 && strcmp(argv[1], "run") == 0 && strcmp(argv[3], "--") == 0)
-		return run(argv[2], argv + 4);
+	if (argc >= 3 && strcmp(argv[1], "run") == 0)
+		return run_options(argc - 2, argv + 2);
 	if (argc == 4 && strcmp(argv[1], "inject") == 0)
 		return inject(argv[2], (pid_t)strtol(argv[3], NULL, 10));
 	fprintf(stderr, "timens-tracer: internal program of timens; see 'timens --help'\n");
