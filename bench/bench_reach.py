@@ -14,8 +14,8 @@ Programs: bench/clockloop.c built with gcc -static (static glibc) and
 musl-gcc -static (musl), reading clock_gettime(CLOCK_REALTIME); and
 bench/goloop (CGO_ENABLED=0), reading time.Now() (which is two vDSO
 calls: REALTIME and MONOTONIC). Variants take turns in every round; each
-figure is the median over rounds of the program's median batch. The goal
-is patched <= 1.10x native.
+figure is the median over rounds of the program's median batch, and a
+second table gives the fastest round. The goal is patched <= 1.10x native.
 
     .venv/bin/python bench/bench_reach.py [--rounds 7] [--calls 2000000]
 """
@@ -92,11 +92,17 @@ def main():
                 for label, argv in variants.items():
                     samples[kind, label].append(ns_per_call(argv(read, sys_read), args.calls, args.reps))
     median = {key: statistics.median(values) for key, values in samples.items()}
+    fastest = {key: min(values) for key, values in samples.items()}
 
     how = (f"median of {args.rounds} rounds x {args.reps} batches x {args.calls} calls; "
            "ns per read (ratio to native). Goal: patched <= 1.10x.")
-    publish(ratio_table("REALTIME read cost through the vDSO patch", how, "program", list(programs),
-                        list(variants), median), "reach")
+    table = ratio_table("REALTIME read cost through the vDSO patch", how, "program", list(programs),
+                        list(variants), median)
+    # On a shared machine the median round still catches other loads; the
+    # fastest round of each variant is the least disturbed one.
+    table += "\n" + ratio_table("The same, fastest round of each", "ns per read (ratio to native).", "program",
+                                list(programs), list(variants), fastest)
+    publish(table, "reach")
 
 
 if __name__ == "__main__":
