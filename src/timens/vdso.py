@@ -9,8 +9,8 @@ page (native/vdso/). Dynamically linked programs load libtimens.so as well;
 it then reads past the patch, so the offset is applied once.
 
 The cost: a traced process cannot be traced by anything else (gdb, strace,
-CRIU), setuid programs run without their privileges, and each exec takes a
-few hundred microseconds longer. TIMENS_VDSO_PATCH=0 turns the patch off.
+CRIU), setuid programs run without their privileges, and every fork and
+exec stops briefly for the tracer. TIMENS_VDSO_PATCH=0 turns the patch off.
 """
 import os
 import platform
