@@ -326,6 +326,10 @@ def test_inject_every_clock_and_kernel_offsets(programs, rundir, timens):
         for name, want in (("clock_gettime", 3 * DAY), ("gettimeofday", 3 * DAY), ("time", 3 * DAY),
                            ("monotonic", DAY), ("boottime", 2 * DAY)):
             assert abs(shift_of(name, *got[name]) - want) < SLACK, (name, got)
+        assert timens("set", "far", "--realtime", "+5d").returncode == 0  # reaches its own page too
+        got = readings(ask(watcher))
+        assert abs(shift_of("clock_gettime", *got["clock_gettime"]) - 5 * DAY) < SLACK, got
+        assert abs(shift_of("monotonic", *got["monotonic"]) - DAY) < SLACK, got
         again = timens("inject", "far", "--pid", watcher.pid)
         assert again.returncode == 125 and "injected already" in again.stderr
     finally:

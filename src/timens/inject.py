@@ -12,8 +12,8 @@ Which clock page the injected code reads:
 - MONOTONIC and BOOTTIME: the kernel keeps giving the process the offsets
   of the namespace it lives in. If they differ from NAME's, the difference
   goes into the "advance" fields of a page made for this process,
-  `pages/<inode>.inject-<pid>`, which holds NAME's REALTIME offset as it is
-  now; `timens set NAME` does not reach such a process.
+  `pages/<inode>.inject-<pid>`, which holds NAME's REALTIME offset too;
+  `timens set NAME` writes it along with NAME's page, `delete` removes it.
 
 Refused, with one line and nothing changed: another architecture, 32-bit,
 a process traced already, a seccomp filter without the privilege to suspend

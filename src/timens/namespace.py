@@ -367,6 +367,9 @@ class TimeNamespace:
                     raise
                 except PageError:  # not a page any more (truncated, overwritten)
                     self._make_page(offset)
+            for injected in self.rundir.pages_dir.glob(f"{self.inode}.inject-*"):  # inject.py's per-process pages
+                with ClockPage.open(injected) as page:
+                    page.set_realtime_offset(offset)
             if self.name:
                 meta = self.rundir.read_meta(self.name)
                 if meta:
