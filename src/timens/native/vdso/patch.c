@@ -239,15 +239,17 @@ static int begin(struct remote *r, pid_t pid, struct vdso *v, const char **why)
 	return 0;
 }
 
-static int end(struct remote *r)
+static int end(struct remote *r, int *pending)
 {
 	int ret = remote_restore(r);
 
+	if (r->pending_signal && !*pending)
+		*pending = r->pending_signal;
 	remote_close(r);
 	return ret;
 }
 
-int patch_at_exec(pid_t pid, const char *page_path, const char **why)
+int patch_at_exec(pid_t pid, const char *page_path, const char **why, int *pending)
 {
 	static struct vdso v;
 	struct remote r;
@@ -257,7 +259,7 @@ int patch_at_exec(pid_t pid, const char *page_path, const char **why)
 		return -1;
 	code = load_blob(&r, &v, page_path, 0, why);
 	if (code == 0) {
-		end(&r);
+		end(&r, pending);
 		return -1;
 	}
 	for (int f = 0; f < FN_COUNT; f++)
@@ -265,10 +267,10 @@ int patch_at_exec(pid_t pid, const char *page_path, const char **why)
 	if (set_originals(&r, code, orig) != 0 || patch_symbols(&r, &v, code) != 0) {
 		*why = "its vDSO cannot be written";
 		unload_blob(&r, code);
-		end(&r);
+		end(&r, pending);
 		return -1;
 	}
-	return end(&r);
+	return end(&r, pending);
 }
 
 /* Where a jump over FN's start would cut an instruction a thread is inside: 1 if RIP is there. */
@@ -291,7 +293,8 @@ static int injected_already(struct remote *r, uint64_t addr)
 			   &magic, sizeof(magic)) == 0 && magic == TIMENS_BLOB_MAGIC;
 }
 
-int patch_running(pid_t pid, const uint64_t *rips, int nrips, const char *page_path, const char **why)
+int patch_running(pid_t pid, const uint64_t *rips, int nrips, const char *page_path, const char **why,
+		  int *pending)
 {
 	static struct vdso v;
 	unsigned char tramp[FN_COUNT][TIMENS_BLOB_TRAMPOLINE_SIZE], jmp[FN_COUNT][TIMENS_JMP_LEN];
@@ -319,7 +322,7 @@ int patch_running(pid_t pid, const uint64_t *rips, int nrips, const char *page_p
 		}
 		for (int t = 0; t < nrips; t++)
 			if (cuts(fn, rips[t])) {
-				end(&r);
+				end(&r, pending);
 				return 1;  /* a thread is in there: try again in a moment */
 			}
 	}
@@ -352,10 +355,10 @@ int patch_running(pid_t pid, const uint64_t *rips, int nrips, const char *page_p
 					remote_write(&r, v.base + v.fn[done], saved[done], TIMENS_JMP_LEN);
 			goto unload;
 		}
-	return end(&r);
+	return end(&r, pending);
 unload:
 	unload_blob(&r, code);
 refuse:
-	end(&r);
+	end(&r, pending);
 	return -1;
 }

@@ -46,14 +46,21 @@ static pid_t command_pid;
 /* Pids between their exec event and the execve's return, where we patch. */
 static pid_t waiting[MAX_WAITING];
 
-static int take_waiting(pid_t pid)
+static pid_t *find_waiting(pid_t pid)
 {
 	for (int i = 0; i < MAX_WAITING; i++)
-		if (waiting[i] == pid) {
-			waiting[i] = 0;
-			return 1;
-		}
-	return 0;
+		if (waiting[i] == pid)
+			return &waiting[i];
+	return NULL;
+}
+
+static int take_waiting(pid_t pid)
+{
+	pid_t *slot = find_waiting(pid);
+
+	if (slot)
+		*slot = 0;
+	return slot != NULL;
 }
 
 static void add_waiting(pid_t pid)
@@ -119,7 +126,7 @@ static void warn(pid_t pid, const char *why)
 /* One stop of a tracee: what it is, and how to let it go on. */
 static void on_stop(pid_t pid, int status, const char *page)
 {
-	int sig = WSTOPSIG(status), event = status >> 16;
+	int sig = WSTOPSIG(status), event = status >> 16, pending = 0;
 	const char *why;
 
 	switch (event) {
@@ -141,18 +148,13 @@ static void on_stop(pid_t pid, int status, const char *page)
 		return;
 	}
 	if (sig == (SIGTRAP | 0x80)) {
-		if (take_waiting(pid) && patch_at_exec(pid, page, &why) != 0)
+		if (take_waiting(pid) && patch_at_exec(pid, page, &why, &pending) != 0)
 			warn(pid, why);
-		ptrace(PTRACE_CONT, pid, 0, 0);
+		ptrace(PTRACE_CONT, pid, 0, pending);
 		return;
 	}
 	/* A signal on its way to the tracee; while waiting for exec's end, keep watching syscalls. */
-	for (int i = 0; i < MAX_WAITING; i++)
-		if (waiting[i] == pid) {
-			ptrace(PTRACE_SYSCALL, pid, 0, sig);
-			return;
-		}
-	ptrace(PTRACE_CONT, pid, 0, sig);
+	ptrace(find_waiting(pid) ? PTRACE_SYSCALL : PTRACE_CONT, pid, 0, sig);
 }
 
 /* The command, once traced: as timens-helper's enter would exec it. */
@@ -405,7 +407,7 @@ static int inject(const char *page, pid_t pid)
 		}
 		for (int i = 0; i < nthreads; i++)
 			rips[i] = ptrace(PTRACE_GETREGS, threads[i].tid, 0, &regs) == 0 ? regs.rip : 0;
-		ret = patch_running(threads[0].tid, rips, nthreads, page, &why);
+		ret = patch_running(threads[0].tid, rips, nthreads, page, &why, &threads[0].signal);
 		detach_all();
 	}
 	if (ret == 1)
