@@ -17,21 +17,22 @@
  * If a writer stays inside the page for longer than the reader waits (it
  * died mid-update), reads give host time: a clock read must never hang.
  */
+#include <linux/time.h>  /* the kernel's clock ids; no libc in here */
+
 #include "blob_abi.h"
 #include "timens_page_read.h"
 
 #define SPIN_LIMIT 4000000UL  /* as libtimens.so: about 0.1 s */
 
-/* The kernel's ABI, spelled out: no libc headers in here. */
+/* The x86-64 kernel ABI's timespec and timeval. */
 struct kts { int64_t tv_sec, tv_nsec; };
 struct ktv { int64_t tv_sec, tv_usec; };
-enum {
-	K_REALTIME = 0, K_MONOTONIC = 1, K_MONOTONIC_RAW = 4, K_REALTIME_COARSE = 5,
-	K_MONOTONIC_COARSE = 6, K_BOOTTIME = 7, K_REALTIME_ALARM = 8, K_BOOTTIME_ALARM = 9, K_TAI = 11,
-};
-#define REALTIME_SET ((1u << K_REALTIME) | (1u << K_REALTIME_COARSE) | (1u << K_REALTIME_ALARM) | (1u << K_TAI))
-#define MONOTONIC_SET ((1u << K_MONOTONIC) | (1u << K_MONOTONIC_RAW) | (1u << K_MONOTONIC_COARSE))
-#define BOOTTIME_SET ((1u << K_BOOTTIME) | (1u << K_BOOTTIME_ALARM))
+
+/* The same sets as libtimens.so's (libtimens/libtimens.h). */
+#define REALTIME_SET \
+	((1u << CLOCK_REALTIME) | (1u << CLOCK_REALTIME_COARSE) | (1u << CLOCK_REALTIME_ALARM) | (1u << CLOCK_TAI))
+#define MONOTONIC_SET ((1u << CLOCK_MONOTONIC) | (1u << CLOCK_MONOTONIC_RAW) | (1u << CLOCK_MONOTONIC_COARSE))
+#define BOOTTIME_SET ((1u << CLOCK_BOOTTIME) | (1u << CLOCK_BOOTTIME_ALARM))
 
 typedef int (*clock_gettime_fn)(int, struct kts *);
 typedef int (*gettimeofday_fn)(struct ktv *, void *);
@@ -117,7 +118,7 @@ int timens_blob_gettimeofday(struct ktv *tv, void *tz)
 		return ret;
 	if (tv == 0)
 		return 0;
-	if ((ret = timens_blob_clock_gettime(K_REALTIME, &ts)) != 0)
+	if ((ret = timens_blob_clock_gettime(CLOCK_REALTIME, &ts)) != 0)
 		return ret;
 	tv->tv_sec = ts.tv_sec;
 	tv->tv_usec = ts.tv_nsec / 1000;
@@ -129,7 +130,7 @@ long timens_blob_time(long *t)
 {
 	struct kts ts;
 
-	if (timens_blob_clock_gettime(K_REALTIME_COARSE, &ts) != 0)
+	if (timens_blob_clock_gettime(CLOCK_REALTIME_COARSE, &ts) != 0)
 		return ((time_fn)timens_blob_head.orig_time)(t);
 	if (t != 0)
 		*t = ts.tv_sec;
