@@ -285,7 +285,7 @@ def test_list_shows_namespaces_made_by_others(timens):
         other.wait()
 
 
-LIST_KEYS = {"inode", "name", "host", "offsets", "processes", "pid", "command"}
+LIST_KEYS = {"inode", "name", "host", "offsets", "frozen", "frozen_at_ns", "advanced", "processes", "pid", "command"}
 
 
 def test_list_and_show_json_schema(timens):
@@ -302,7 +302,9 @@ def test_list_and_show_json_schema(timens):
 
         show = json.loads(timens("show", "lab", "--json").stdout)
         assert show["schema"] == "timens.show/1"
-        assert set(show) == {"schema", "inode", "name", "pid", "offsets", "clocks", "uptime", "read_spread_ns"}
+        assert set(show) == {"schema", "inode", "name", "pid", "offsets", "frozen", "frozen_at_ns", "advanced",
+                             "clocks", "uptime", "read_spread_ns"}
+        assert (show["frozen"], show["frozen_at_ns"], show["advanced"]) == (False, None, None)
         boot = show["clocks"]["boottime"]
         assert abs(boot["inside_ns"] - boot["host_ns"] - 7 * DAY * 10**9) < 10**9
         mono = show["clocks"]["monotonic"]
@@ -400,7 +402,10 @@ def test_a_signal_to_the_whole_group_arrives_once(rundir):
     os.killpg(proc.pid, signal.SIGTERM)
     assert proc.stdout.read() == "terms 1\n"
     assert proc.wait(timeout=20) == 0
+    # GNU timeout is the everyday case, but it signals its child and then
+    # its whole group: timens (like a bare command there) may get two TERMs
+    # or one merged, so killpg above is the exact check; here it must end.
     under_timeout = subprocess.run(["timeout", "-s", "TERM", "1", *timens_argv("run", "--", sys.executable, "-c",
                                                                               COUNT_TERMS)],
                                    capture_output=True, text=True, timeout=30)
-    assert under_timeout.stdout.splitlines()[-1] == "terms 1"
+    assert under_timeout.stdout.splitlines()[-1] in ("terms 1", "terms 2")

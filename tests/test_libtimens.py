@@ -22,7 +22,8 @@ import pytest
 from conftest import write_at
 
 import timens
-from timens.page import NSEC_PER_SEC, OFF_MAGIC, OFF_SEQ, OFF_VERSION, ClockPage
+from timens import kernel
+from timens.page import NSEC_PER_SEC, OFF_MAGIC, OFF_REALTIME_SEC, OFF_SEQ, OFF_VERSION, ClockPage
 
 LIB = Path(timens.__file__).parent / "native" / "libtimens.so"
 DAY = 86400 * NSEC_PER_SEC
@@ -101,7 +102,8 @@ def test_library_exports_only_interposers():
     names = {line.split()[-1] for line in out.splitlines() if line.strip()}
     assert {"clock_gettime", "gettimeofday", "time", "clock_settime",
             "pthread_cond_timedwait", "timerfd_settime"} <= names
-    assert not any(name.startswith("timens_") for name in names)
+    # One entry of its own: switching pages (control.c), for processes that fork workers.
+    assert {name for name in names if name.startswith("timens_")} == {"timens_attach_page"}
 
 
 def test_glibc_keeps_condvar_clock_where_libtimens_looks(compile_probe):
@@ -467,28 +469,44 @@ def test_live_change_reaches_every_reader(make_page, compile_probe):
             reader.wait()
 
 
+def stress_readers(page, compile_probe, a, b, threads):
+    """rt_stress processes reading PAGE for 3 s; call the result when they end."""
+    probe = compile_probe("rt_stress")
+    readers = [subprocess.Popen([str(probe), "3", str(threads), str(a), str(b)],
+                                env=preload_env(page.path), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    for reader in readers:
+        assert reader.stdout.readline() == "ready\n"
+
+    def running():
+        return any(reader.poll() is None for reader in readers)
+
+    def check():
+        """Every read had one offset or the other: none torn, none host time."""
+        for reader in readers:
+            out, err = reader.communicate(timeout=10)
+            assert reader.returncode == 0, err
+            reads, _, seen_a, _, seen_b, _, torn = parse_lines(out)["reads"]
+            assert torn == 0, out
+            assert reads == seen_a + seen_b
+            yield seen_a, seen_b, err
+
+    return running, check
+
+
 def test_no_torn_reads_while_a_writer_flips(make_page, compile_probe):
     a = 1000 * DAY + 123_456_789
     b = -1000 * DAY - 987_654_321
     page = make_page(a)
-    probe = compile_probe("rt_stress")
-    readers = [subprocess.Popen([str(probe), "3", "2", str(a), str(b)], env=preload_env(page.path),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for _ in range(2)]
-    for reader in readers:
-        assert reader.stdout.readline() == "ready\n"
+    running, check = stress_readers(page, compile_probe, a, b, threads=2)
     writes = 0
-    while any(reader.poll() is None for reader in readers):
+    while running():
         page.set_realtime_offset(b if writes % 2 == 0 else a)
         writes += 1
     assert writes > 1000
-    for reader in readers:
-        out, err = reader.communicate(timeout=10)
-        assert reader.returncode == 0 and err == "", err
-        counts = parse_lines(out)["reads"]
-        reads, seen_a, seen_b, torn = counts[0], counts[2], counts[4], counts[6]
-        assert torn == 0, out
-        assert seen_a > 0 and seen_b > 0 and reads == seen_a + seen_b
+    for seen_a, seen_b, err in check():
+        assert seen_a > 0 and seen_b > 0 and err == "", err
 
 
 # --- runtimes' own waiting ------------------------------------------------------
@@ -542,3 +560,241 @@ def test_fork_exec_vfork_spawn_and_threads_keep_namespace_time(make_page, compil
     assert set(got) == {"main", "thread", "fork", "vfork_exec", "posix_spawn"}, proc.stdout
     for where, values in got.items():
         check_bracketed(values, offset, 0, where)
+
+
+# --- past deadlines, timers across fork, the page's other clocks ------------------
+
+def test_past_deadline_fires_at_once(make_page, compile_probe):
+    """{0, 1} is long past in a namespace a day ahead: fire now, as natively
+    (a {0, 0} would disarm the timer instead)."""
+    page = make_page(DAY)
+    proc = run_in(page.path, [compile_probe("rt_page"), "past"])
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert parse_lines(proc.stdout) == {"timerfd": ["fired"], "timer": ["fired"], "sleep": [0],
+                                        "cond": ["ETIMEDOUT"]}
+
+
+def test_forked_child_forgets_the_parents_timers(make_page, compile_probe):
+    """The child's first timer gets the id of the parent's REALTIME one; it is
+    a MONOTONIC timer all the same: 100 s left, not a day less (0)."""
+    page = make_page(DAY)
+    proc = run_in(page.path, [compile_probe("rt_page"), "forktimer"])
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert 98 <= parse_lines(proc.stdout)["left"][0] <= 100
+
+
+class Reader:
+    """rt_page lines: read the clocks whenever asked, in a live process."""
+
+    def __init__(self, page, probe):
+        self.proc = subprocess.Popen([str(probe), "lines"], env=preload_env(page),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+
+    def read(self):
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        got = {}
+        for line in iter(self.proc.stdout.readline, "end\n"):
+            assert line, "the reader died"
+            name, *values = line.split()
+            got[name] = list(map(int, values))
+        return got
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+        return self.proc.returncode, self.proc.stderr.read()
+
+
+@pytest.fixture
+def reader(compile_probe):
+    readers = []
+
+    def start(page):
+        readers.append(Reader(page, compile_probe("rt_page")))
+        return readers[-1]
+
+    yield start
+    for r in readers:
+        r.proc.kill()
+        r.proc.wait()
+
+
+def test_reader_keeps_its_offset_while_a_writer_is_stuck(make_page, reader, tmp_path):
+    page = make_page(100 * YEAR)
+    r = reader(page.path)
+    check_bracketed(r.read()["REALTIME"], 100 * YEAR, 0, "REALTIME")
+    # What a writer killed inside leaves: seq odd, one field already new.
+    write_at(page.path, OFF_SEQ, (7).to_bytes(4, "little"))
+    write_at(page.path, OFF_REALTIME_SEC, (-5).to_bytes(8, "little", signed=True))
+    for _ in range(3):
+        check_bracketed(r.read()["REALTIME"], 100 * YEAR, 0, "REALTIME")
+    # The next write repairs the page; readers follow it again.
+    page.set_realtime_offset(-DAY)
+    check_bracketed(r.read()["REALTIME"], -DAY, 0, "REALTIME")
+    returncode, err = r.close()
+    assert returncode == 0
+    lines = err.splitlines()
+    assert len(lines) == 1 and "stopped mid-update" in lines[0] and "last consistent" in lines[0]
+    seq = int.from_bytes(page.path.read_bytes()[OFF_SEQ:OFF_SEQ + 4], "little")
+    assert seq % 2 == 0 and seq > 7
+
+
+WRITER_LOOP = """
+import sys
+from timens.page import ClockPage
+page = ClockPage.open(sys.argv[1])
+a, b = int(sys.argv[2]), int(sys.argv[3])
+print("ready", flush=True)
+while True:
+    page.set_realtime_offset(a)
+    page.set_realtime_offset(b)
+"""
+
+
+def test_readers_survive_writers_killed_mid_write(make_page, compile_probe):
+    """SIGKILL writers at random points while readers read: every read is one
+    of the two offsets (never host time, never torn), the page stays usable."""
+    import random
+
+    a, b = 1000 * DAY + 123_456_789, -1000 * DAY - 987_654_321
+    page = make_page(a)
+    running, check = stress_readers(page, compile_probe, a, b, threads=1)
+    kills = 0
+    while running():
+        writer = subprocess.Popen([sys.executable, "-c", WRITER_LOOP, str(page.path), str(a), str(b)],
+                                  stdout=subprocess.PIPE, text=True)
+        assert writer.stdout.readline() == "ready\n"
+        time.sleep(random.uniform(0, 0.05))
+        writer.kill()
+        writer.wait()
+        kills += 1
+    assert kills > 3
+    assert len(list(check())) == 2
+    page.set_realtime_offset(5 * DAY)  # repairs a page left odd, if any
+    assert page.read_realtime_offset() == 5 * DAY
+
+
+def test_signal_handlers_never_run_inside_a_write(make_page, compile_probe, no_sys_time):
+    """The writer blocks signals while seq is odd: a handler that reads the
+    clock in the writing thread never finds its own write half done."""
+    page = make_page(DAY)
+    proc = run_in(page.path, [compile_probe("rt_page"), "sigwrite"], prefix=no_sys_time)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    writes, _, handled = parse_lines(proc.stdout)["writes"]
+    assert writes > 1000 and handled > 1000, proc.stdout
+
+
+def test_advance_moves_every_clock_and_freeze_stops_realtime(make_page, reader):
+    page = make_page(DAY)
+    r = reader(page.path)
+    before = r.read()
+    page.advance(3600 * NSEC_PER_SEC)
+    after = r.read()
+    check_bracketed(after["REALTIME"], DAY + 3600 * NSEC_PER_SEC, 0, "REALTIME")
+    # MONOTONIC_RAW too: time that passed passed for every MONOTONIC flavour.
+    for clock in ("MONOTONIC", "MONOTONIC_RAW", "BOOTTIME"):
+        check_bracketed(after[clock], 3600 * NSEC_PER_SEC, 0, clock)
+        check_bracketed(before[clock], 0, 0, clock)
+    instant = 2_000_000_000 * NSEC_PER_SEC + 5
+    page.freeze(instant)
+    assert [r.read()["REALTIME"][1] for _ in range(3)] == [instant] * 3
+    start = time.time_ns()
+    page.set_realtime_offset(-DAY)  # while frozen: moves the frozen instant, stays frozen
+    end = time.time_ns()
+    first, second = r.read()["REALTIME"], r.read()["REALTIME"]
+    assert first[1] == second[1] and start - DAY <= first[1] <= end - DAY
+    start = time.time_ns()
+    page.unfreeze()
+    got = r.read()["REALTIME"]
+    # Runs on from the frozen instant: no jump either way.
+    assert first[1] <= got[1] <= first[1] + (got[2] - start)
+    assert r.close() == (0, "")
+
+
+@pytest.mark.parametrize("case", ["clock_nanosleep_monotonic", "timerfd_monotonic",
+                                  "timer_monotonic", "cond_timedwait_monotonic",
+                                  "cond_clockwait_monotonic", "clock_nanosleep_realtime",
+                                  "timerfd_realtime", "timer_realtime"])
+def test_deadlines_follow_advance_and_freeze(make_page, compile_probe, case):
+    """Absolute deadlines one second ahead on a page advanced by a day (and
+    frozen): the page's offsets come off, so they wait a second, not a day."""
+    page = make_page(DAY)
+    page.advance(DAY)
+    page.freeze()
+    proc = run_in(page.path, [compile_probe("rt_deadline"), case], timeout=30)
+    assert proc.returncode == 0 and proc.stderr == "" and "error" not in proc.stdout, proc.stdout
+    got = parse_lines(proc.stdout)
+    assert got["ret"] == [0] or got["ret"] == ["ETIMEDOUT"], got
+    assert 0.9 * NSEC_PER_SEC <= got["elapsed"][0] <= 10 * NSEC_PER_SEC, got
+
+
+def test_values_near_the_ends_of_time_saturate(tmp_path, compile_probe):
+    top = 2**63 - 1
+    page = ClockPage.create(tmp_path / "page", 0)
+    page.advance((top // 2) * NSEC_PER_SEC)
+    page.advance((top // 2) * NSEC_PER_SEC)  # every offset just below the top
+    page.close()
+    proc = run_in(page.path, [compile_probe("rt_page"), "extreme"])
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    got = parse_lines(proc.stdout)
+    assert got["REALTIME"][0] == top and got["gettimeofday"][0] == top
+    assert got["MONOTONIC"][0] == top and got["BOOTTIME"][0] == top
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_garbage_page_never_crashes_its_host(tmp_path, compile_probe, seed):
+    """Any bytes after a valid header (seq even): the program runs and reads."""
+    import random
+
+    path = tmp_path / "page"
+    ClockPage.create(path, 0).close()
+    rng = random.Random(seed)
+    write_at(path, OFF_SEQ + 4, bytes(rng.getrandbits(8) for _ in range(100 - OFF_SEQ - 4)))
+    write_at(path, OFF_SEQ, (2 * rng.getrandbits(20)).to_bytes(4, "little"))
+    for case in ("extreme", "past"):
+        proc = run_in(path, [compile_probe("rt_page"), case], timeout=60)
+        assert proc.returncode == 0, (proc.stdout, proc.stderr)
+
+
+@pytest.mark.parametrize("how", ["TIMENS_PAGE", "lookup"])
+def test_fifo_where_the_page_belongs_does_not_hang(tmp_path, compile_probe, how):
+    inode = os.stat("/proc/self/ns/time").st_ino
+    rundir = tmp_path / "run"
+    (rundir / "pages").mkdir(parents=True, mode=0o755)
+    fifo = rundir / "pages" / str(inode)
+    os.mkfifo(fifo, 0o600)
+    env = dict(os.environ, LD_PRELOAD=str(LIB))
+    if how == "TIMENS_PAGE":
+        env["TIMENS_PAGE"] = str(fifo)
+    else:
+        env.pop("TIMENS_PAGE", None)
+        env["TIMENS_RUNDIR"] = str(rundir)
+    proc = subprocess.run([compile_probe("rt_reads")], env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 0
+    assert proc.stderr.count(WARNING) == 1 and "not a regular file" in proc.stderr, proc.stderr
+    check_bracketed(parse_lines(proc.stdout)["REALTIME"], 0, 0, "REALTIME")
+
+
+def test_page_of_another_namespace_is_ignored(tmp_path, compile_probe):
+    """A page carries the kernel's id of its namespace; a page left behind
+    by a namespace whose inode was reused is not this one's."""
+    fd = os.open("/proc/self/ns/time", os.O_RDONLY)
+    try:
+        own = kernel.ns_id(fd)
+    finally:
+        os.close(fd)
+    assert own != 0, "this kernel has NS_GET_ID (Linux 6.12+)"
+    probe = compile_probe("rt_reads")
+    with ClockPage.create(tmp_path / "stale", DAY, ns_id=own + 1000) as stale, \
+            ClockPage.create(tmp_path / "own", DAY, ns_id=own) as mine:
+        proc = run_in(stale.path, [probe])
+        assert proc.returncode == 0
+        lines = proc.stderr.splitlines()
+        assert len(lines) == 1 and "another time namespace" in lines[0], lines
+        check_bracketed(parse_lines(proc.stdout)["REALTIME"], 0, 0, "REALTIME")
+        proc = run_in(mine.path, [probe])
+        assert proc.returncode == 0 and proc.stderr == ""
+        check_bracketed(parse_lines(proc.stdout)["REALTIME"], DAY, 0, "REALTIME")

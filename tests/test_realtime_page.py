@@ -3,14 +3,16 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
 from conftest import write_at
 
 from timens import page as page_module
-from timens.page import (NSEC_PER_SEC, OFF_MAGIC, OFF_SEQ, PAGE_SIZE, ClockPage, PageError,
-                         join_ns, page_path, split_ns)
+from timens.errors import TimensError
+from timens.page import (NSEC_PER_SEC, OFF_MAGIC, OFF_SEQ, OFF_WAKE, PAGE_SIZE, ClockPage, PageBusy,
+                         PageError, PageView, join_ns, page_path, split_ns)
 
 
 def test_layout_is_the_c_compilers(compile_probe):
@@ -155,3 +157,112 @@ def test_import_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "False"
+
+
+# --- operations: freeze, unfreeze, advance, read --------------------------------
+
+def host_now():
+    return time.clock_gettime_ns(time.CLOCK_REALTIME)
+
+
+def test_read_shows_everything_and_every_write_bumps_generation(tmp_path):
+    with ClockPage.create(tmp_path / "page", 7, ns_id=42) as page:
+        view = page.read()
+        assert view == PageView(frozen=False, realtime_offset_ns=7, frozen_at_ns=None,
+                                monotonic_ns=0, boottime_ns=0, ns_id=42, generation=0)
+        page.advance(5)
+        page.freeze(10**18)
+        page.set_realtime_offset(3)
+        page.unfreeze()
+        assert page.read().generation == page.generation == 4
+        assert int.from_bytes((tmp_path / "page").read_bytes()[OFF_WAKE:OFF_WAKE + 4], "little") == 4
+
+
+def test_freeze_unfreeze_runs_on_from_the_frozen_instant(tmp_path):
+    with ClockPage.create(tmp_path / "page", 10**12) as page:
+        page.freeze(5 * 10**18)
+        view = page.read()
+        assert view.frozen and view.frozen_at_ns == 5 * 10**18
+        start = host_now()
+        page.unfreeze()
+        end = host_now()
+        view = page.read()
+        assert not view.frozen and view.frozen_at_ns is None
+        assert 5 * 10**18 - end <= view.realtime_offset_ns <= 5 * 10**18 - start
+
+
+def test_freeze_now_keeps_what_it_reads(tmp_path):
+    with ClockPage.create(tmp_path / "page", 10**15) as page:
+        start = host_now()
+        page.freeze()
+        end = host_now()
+        frozen_at = page.read().frozen_at_ns
+        assert start + 10**15 <= frozen_at <= end + 10**15
+        page.freeze()  # frozen already: stays where it is
+        assert page.read().frozen_at_ns == frozen_at
+
+
+def test_set_offset_while_frozen_moves_the_frozen_instant(tmp_path):
+    with ClockPage.create(tmp_path / "page", 0) as page:
+        page.freeze(10**18)
+        start = host_now()
+        page.set_realtime_offset(-NSEC_PER_SEC)
+        end = host_now()
+        view = page.read()
+        assert view.frozen and start - NSEC_PER_SEC <= view.frozen_at_ns <= end - NSEC_PER_SEC
+
+
+def test_advance_moves_every_clock_forward(tmp_path):
+    with ClockPage.create(tmp_path / "page", 100) as page:
+        page.advance(3 * NSEC_PER_SEC + 1)
+        view = page.read()
+        assert (view.realtime_offset_ns, view.monotonic_ns, view.boottime_ns) == (
+            3 * NSEC_PER_SEC + 101, 3 * NSEC_PER_SEC + 1, 3 * NSEC_PER_SEC + 1)
+        page.freeze(10**18)
+        page.advance(NSEC_PER_SEC)
+        assert page.read().frozen_at_ns == 10**18 + NSEC_PER_SEC
+        with pytest.raises(ValueError):
+            page.advance(-1)
+        assert page.read().monotonic_ns == 4 * NSEC_PER_SEC + 1
+
+
+def test_advance_wakes_futex_waiters_in_other_processes(tmp_path, compile_probe):
+    with ClockPage.create(tmp_path / "page", 0) as page:
+        waiter = subprocess.Popen([compile_probe("rt_page"), "futex"], stdout=subprocess.PIPE,
+                                  text=True, env=dict(os.environ, TIMENS_PAGE=str(page.path)))
+        try:
+            assert waiter.stdout.readline() == "waiting\n"
+            time.sleep(0.2)  # into FUTEX_WAIT; if not yet, it sees the change instead
+            page.advance(1)
+            assert waiter.stdout.readline() in ("woken\n", "changed\n")
+            assert waiter.wait(timeout=20) == 0
+        finally:
+            waiter.kill()
+            waiter.wait()
+
+
+def test_errors_are_timens_errors(tmp_path):
+    assert issubclass(PageError, TimensError) and issubclass(PageBusy, PageError)
+
+
+def test_busy_lock_gives_page_busy(tmp_path):
+    import fcntl
+
+    with ClockPage.create(tmp_path / "page", 0) as page:
+        holder = os.open(tmp_path / "page", os.O_RDONLY)
+        try:
+            fcntl.flock(holder, fcntl.LOCK_EX)
+            start = time.monotonic()
+            with pytest.raises(PageBusy):
+                page.set_realtime_offset(1)
+            assert time.monotonic() - start < 30
+        finally:
+            os.close(holder)
+        page.set_realtime_offset(1)
+        assert page.read_realtime_offset() == 1
+
+
+def test_open_does_not_hang_on_a_fifo(tmp_path):
+    os.mkfifo(tmp_path / "page")
+    with pytest.raises(PageError, match="not a regular file"):
+        ClockPage.open(tmp_path / "page", writable=False)

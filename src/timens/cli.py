@@ -15,7 +15,7 @@ from . import errors
 from .values import CLOCKS
 
 EXIT_OWN_ERROR = 125
-VALUE_OPTIONS = tuple(f"--{clock}" for clock in CLOCKS)
+VALUE_OPTIONS = (*(f"--{clock}" for clock in CLOCKS), "--advance")
 DESCRIPTION = """\
 Give processes their own clocks with Linux time namespaces.
 
@@ -44,6 +44,8 @@ examples:
   timens create lab --boottime +365d --realtime +10y
   timens exec lab -- cat /proc/uptime
   timens set lab --realtime @2030-01-01T00:00:00Z
+  timens run --freeze --realtime @2030-01-01T00:00:00Z -- date
+  timens set lab --advance 1h
   timens list --json
   timens delete lab
 
@@ -104,6 +106,16 @@ def command_parser(name, with_command=True):
         nargs = argparse.REMAINDER if command_nargs == "..." else command_nargs
         parser.add_argument("command", nargs=nargs, help="command and arguments (after --)")
     return parser
+
+
+def freeze_option(p):
+    p.add_argument("--freeze", action="store_true", help="REALTIME inside stands still (at --realtime if given)")
+
+
+def set_options(p):
+    freeze_option(p)
+    p.add_argument("--unfreeze", action="store_true", help="REALTIME runs on from the frozen instant")
+    p.add_argument("--advance", metavar="D", help="move REALTIME, MONOTONIC and BOOTTIME forward by D (1h), at once")
 
 
 def clock_options(p, realtime=True):
@@ -173,14 +185,16 @@ def cmd_run(args):
     from .namespace import TimeNamespace
 
     cmd = list(args.command or []) or default_shell()
-    with TimeNamespace.create(monotonic=args.monotonic, boottime=args.boottime, realtime=args.realtime) as ns:
+    values = {"monotonic": args.monotonic, "boottime": args.boottime, "realtime": args.realtime}
+    with TimeNamespace.create(**values, freeze=args.freeze) as ns:
         return run_command(ns, cmd)
 
 
 def cmd_create(args):
     from .namespace import TimeNamespace
 
-    TimeNamespace.create(args.name, monotonic=args.monotonic, boottime=args.boottime, realtime=args.realtime).close()
+    values = {"monotonic": args.monotonic, "boottime": args.boottime, "realtime": args.realtime}
+    TimeNamespace.create(args.name, **values, freeze=args.freeze).close()
     return 0
 
 
@@ -205,9 +219,23 @@ def cmd_set(args):
                     "offsets only before a namespace is first used, and refuses them after (EACCES); "
                     "make a new namespace with 'timens create' instead"
                 )
-        if args.realtime is None:
-            raise errors.BadValue("nothing to set: give --realtime V")
-        ns.set_realtime(args.realtime)
+        if args.freeze and args.unfreeze:
+            raise errors.BadValue("--freeze and --unfreeze do not go together")
+        if args.realtime is None and not (args.freeze or args.unfreeze or args.advance is not None):
+            raise errors.BadValue("nothing to set: give --realtime V, --freeze, --unfreeze or --advance D")
+        if args.advance is not None:  # refused before anything changes
+            from .namespace import as_value
+            from .travel import advance_ns
+
+            advance_ns(as_value(args.advance, "advance"))
+        if args.freeze:
+            ns.freeze(at=args.realtime)
+        elif args.realtime is not None:
+            ns.set_realtime(args.realtime)
+        if args.advance is not None:
+            ns.advance(args.advance)
+        if args.unfreeze:
+            ns.unfreeze()
     return 0
 
 
@@ -245,7 +273,7 @@ def cmd_list(args):
         print_json({"schema": "timens.list/1", "namespaces": [n.as_json() for n in namespaces]})
         return 0
     fmt = lambda v: "?" if v is None else format_offset(v, 3)  # noqa: E731
-    rows = [("INODE", "NAME", "MONOTONIC", "BOOTTIME", "REALTIME", "PROCS", "PID", "COMMAND")]
+    rows = [("INODE", "NAME", "MONOTONIC", "BOOTTIME", "REALTIME", "ADVANCED", "PROCS", "PID", "COMMAND")]
     for n in namespaces:
         rows.append(
             (
@@ -253,7 +281,8 @@ def cmd_list(args):
                 n.name or ("(host)" if n.host else "-"),
                 fmt(n.monotonic),
                 fmt(n.boottime),
-                "-" if n.realtime is None else format_offset(n.realtime, 3),
+                realtime_cell(n),
+                format_offset(n.advanced[0], 3) if n.advanced and n.advanced[0] else "-",
                 str(len(n.pids)),
                 str(n.pid or "-"),
                 printable(n.command or "-")[:60],
@@ -263,6 +292,14 @@ def cmd_list(args):
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
     return 0
+
+
+def realtime_cell(info):
+    from .values import format_instant, format_offset
+
+    if info.frozen:
+        return f"frozen at {format_instant(info.frozen_at)}"
+    return "-" if info.realtime is None else format_offset(info.realtime, 3)
 
 
 def cmd_show(args):
@@ -351,17 +388,23 @@ COMMANDS = {
         "run a command in a new time namespace",
         "Make a new time namespace with the given clocks and run COMMAND in it\n"
         "(default: $SHELL). The namespace goes away with its last process.",
-        clock_options, cmd_run, "...",
+        both(clock_options, freeze_option), cmd_run, "...",
     ),
-    "create": ("make a named namespace that outlives this command", None, both(named, clock_options), cmd_create, None),
+    "create": (
+        "make a named namespace that outlives this command", None,
+        both(named, clock_options, freeze_option), cmd_create, None,
+    ),
     "exec": (
         "run a command in a named namespace or a process's namespace", None, target_options("enter"), cmd_exec, "...",
     ),
     "set": (
-        "change the REALTIME of a namespace, live",
-        "Change REALTIME for every process inside, from its next clock read.\n"
-        "MONOTONIC and BOOTTIME offsets are fixed by the kernel once the namespace exists.",
-        both(target_options("change"), clock_options), cmd_set, None,
+        "change the REALTIME of a namespace, live; freeze or advance its clocks",
+        "Change REALTIME for every process inside, from its next clock read;\n"
+        "freeze it (--freeze), let it run on (--unfreeze), or move every clock\n"
+        "forward at once (--advance 1h; never back). MONOTONIC and BOOTTIME offsets\n"
+        "are fixed by the kernel once the namespace exists; an advance adds to them\n"
+        "in libtimens.so.",
+        both(target_options("change"), clock_options, set_options), cmd_set, None,
     ),
     "delete": (
         "remove named namespaces", None,

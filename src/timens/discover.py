@@ -20,8 +20,14 @@ class NamespaceInfo:
     monotonic: int | None = None  # offsets in ns; None when nobody can tell
     boottime: int | None = None
     realtime: int | None = None
+    frozen_at: int | None = None  # the instant REALTIME stands at, None if it runs
+    advanced: tuple | None = None  # (MONOTONIC, BOOTTIME) advance from the page, None without one
     pids: list = field(default_factory=list)
     command: str | None = None
+
+    @property
+    def frozen(self):
+        return self.frozen_at is not None
 
     @property
     def pid(self):
@@ -33,6 +39,9 @@ class NamespaceInfo:
             "name": self.name,
             "host": self.host,
             "offsets": {"monotonic_ns": self.monotonic, "boottime_ns": self.boottime, "realtime_ns": self.realtime},
+            "frozen": self.frozen,
+            "frozen_at_ns": self.frozen_at,
+            "advanced": None if self.advanced is None else dict(zip(("monotonic_ns", "boottime_ns"), self.advanced)),
             "processes": len(self.pids),
             "pid": self.pid,
             "command": self.command,
@@ -84,13 +93,16 @@ def list_namespaces(rundir=None):
         if info.host:
             info.monotonic = info.monotonic or 0
             info.boottime = info.boottime or 0
-        info.realtime = page_offset(rundir, inode, opens.get(inode))
+        view = page_view(rundir, inode, opens.get(inode))
+        if view is not None:
+            info.realtime, info.frozen_at = view.realtime_offset_ns, view.frozen_at_ns
+            info.advanced = (view.monotonic_ns, view.boottime_ns)
     return sorted(found.values(), key=lambda i: (not i.host, i.inode))
 
 
-def page_offset(rundir, inode, ns_path):
-    """The REALTIME offset of the namespace's page; None if it has none,
-    or only one made for an earlier namespace of that inode."""
+def page_view(rundir, inode, ns_path):
+    """The namespace's page as a PageView; None if it has none, or only one
+    made for an earlier namespace of that inode."""
     path = rundir.page_file(inode)
     if not kernel.is_regular_file(path):
         return None
@@ -101,4 +113,4 @@ def page_offset(rundir, inode, ns_path):
         return None
     if ns_path is None or stale.is_stale(view.ns_id, stale.live_id(ns_path)):
         return None
-    return view.realtime_offset_ns
+    return view

@@ -41,7 +41,8 @@ class Offsets(namedtuple("Offsets", "monotonic boottime realtime", defaults=(0, 
 def as_value(value, clock):
     """What the API takes for a clock: a string as on the command line, a
     number of seconds (int or float, as time.sleep takes), a timedelta, or
-    a ClockValue."""
+    a ClockValue; for realtime also a datetime or date (an instant; naive
+    means local time, as @DATE does)."""
     if value is None or isinstance(value, ClockValue):
         return value
     if isinstance(value, str):
@@ -54,11 +55,19 @@ def as_value(value, clock):
         if value != value or value in (float("inf"), float("-inf")):
             raise errors.BadValue(f"{clock}: {value!r} is not a time")
         return parse_clock_value(f"{value:+.9f}", clock)
-    from datetime import timedelta  # only a timedelta pays for this import
+    from datetime import date, datetime, timedelta  # only these pay for this import
 
     if isinstance(value, timedelta):
         return ClockValue(OFFSET, (value.days * 86400 + value.seconds) * NSEC_PER_SEC + value.microseconds * 1000)
+    if isinstance(value, date) and clock == "realtime":
+        when = value if isinstance(value, datetime) else datetime(value.year, value.month, value.day)
+        return parse_clock_value("@" + when.isoformat(), clock)
     raise errors.BadValue(f"{clock}: expected a string, seconds or a timedelta, not {type(value).__name__}")
+
+
+def caller_page_path():
+    """The page libtimens.so in this process reads (if it is loaded)."""
+    return os.environ.get("TIMENS_PAGE") or RunDir().page_file(kernel.ns_inode_of_link("self") or 0)
 
 
 def caller_realtime_offset():
@@ -69,7 +78,7 @@ def caller_realtime_offset():
                 return 0
     except OSError:
         return 0
-    path = os.environ.get("TIMENS_PAGE") or RunDir().page_file(kernel.ns_inode_of_link("self") or 0)
+    path = caller_page_path()
     try:
         with ClockPage.open(path, writable=False) as page:
             return page.read_realtime_offset()
@@ -144,23 +153,29 @@ class TimeNamespace:
 
     @classmethod
     @boundary("create the namespace")
-    def create(cls, name=None, *, monotonic=None, boottime=None, realtime=None, rundir=None):
+    def create(cls, name=None, *, monotonic=None, boottime=None, realtime=None, freeze=False, rundir=None):
         """Make a new namespace; with a name, persist it in the run directory.
 
         Values are offsets ("+1d", int nanoseconds), targets ("=400d") or,
-        for realtime, instants ("@2038-01-19T03:14:07Z").
+        for realtime, instants ("@2038-01-19T03:14:07Z"). With freeze,
+        REALTIME inside stands still at what it reads at creation.
         """
         rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
         if name is not None:
             validate_name(name)
         offsets = resolve_offsets(monotonic, boottime, realtime)
+        if freeze:
+            if offsets.realtime is None:
+                offsets = offsets._replace(realtime=0)  # frozen REALTIME lives in a page
+            at = as_value(realtime, "realtime")
+            freeze = at.ns if at is not None and at.kind == INSTANT else True  # @DATE: exactly there
         stale.sweep(rundir)
         if name is None:
-            return cls._create_anonymous(offsets, rundir)
-        return cls._create_named(name, offsets, rundir)
+            return cls._create_anonymous(offsets, rundir, freeze)
+        return cls._create_named(name, offsets, rundir, freeze)
 
     @classmethod
-    def _create_anonymous(cls, offsets, rundir):
+    def _create_anonymous(cls, offsets, rundir, freeze=False):
         holder = kernel.Holder(kernel_dict(offsets))
         time_fd = user_fd = None
         try:
@@ -176,14 +191,14 @@ class TimeNamespace:
         finally:
             holder.release()
         try:
-            ns._set_up_page(offsets.realtime)
+            ns._set_up_page(offsets.realtime, freeze)
         except BaseException:
             ns.close()
             raise
         return ns
 
     @classmethod
-    def _create_named(cls, name, offsets, rundir):
+    def _create_named(cls, name, offsets, rundir, freeze=False):
         """ip-netns style: placeholder, holder, bind mount; one cleanup path."""
         if os.geteuid() != 0:
             raise errors.PermissionDenied(
@@ -211,7 +226,7 @@ class TimeNamespace:
                 ) from err
             mounted = True
             ns = cls(kernel.open_time_ns(target, name), name=name, offsets=offsets, rundir=rundir)
-            page_made = ns._set_up_page(offsets.realtime)
+            page_made = ns._set_up_page(offsets.realtime, freeze)
             rundir.write_meta(name, {"name": name, "inode": ns.inode, "created": time.time(), **offsets.as_json()})
             return ns
         except BaseException:
@@ -238,11 +253,12 @@ class TimeNamespace:
                 "start the process with 'timens run' (or in a named namespace) to give it its own clocks"
             )
 
-    def _set_up_page(self, realtime_offset):
-        """A new namespace's page: made with REALTIME_OFFSET, or none at all
-        (any page at this inode belongs to a dead namespace). True if made."""
+    def _set_up_page(self, realtime_offset, freeze=False):
+        """A new namespace's page: made with REALTIME_OFFSET (and FREEZE, as
+        for _make_page), or none at all (any page at this inode belongs to a
+        dead namespace). True if made."""
         if realtime_offset is not None:
-            self._make_page(realtime_offset)
+            self._make_page(realtime_offset, freeze)
             return True
         try:
             self.rundir.page_file(self.inode).unlink(missing_ok=True)
@@ -250,7 +266,8 @@ class TimeNamespace:
             pass  # not ours to remove; its ns_id keeps libtimens from using it
         return False
 
-    def _make_page(self, realtime_offset):
+    def _make_page(self, realtime_offset, freeze=False):
+        """A fresh page; FREEZE: True stops REALTIME now, an int at that instant."""
         self._refuse_host()
         self.rundir.ensure("pages_dir")
         path = self.rundir.page_file(self.inode)
@@ -258,7 +275,9 @@ class TimeNamespace:
         # kernel reused) or no page at all: replace it. Processes that
         # mapped it keep their mapping; new ones get this page.
         path.unlink(missing_ok=True)
-        ClockPage.create(path, realtime_offset, ns_id=kernel.ns_id(self._time_fd)).close()
+        with ClockPage.create(path, realtime_offset, ns_id=kernel.ns_id(self._time_fd)) as page:
+            if freeze is not False:
+                page.freeze(None if freeze is True else freeze)
 
     # ------------------------------------------------------------ opening
 
@@ -314,11 +333,8 @@ class TimeNamespace:
     @boundary("read the clock page")
     def realtime_offset(self):
         """REALTIME offset in ns, or None when the namespace has no page."""
-        path = self.page_path
-        if path is None:
-            return None
-        with ClockPage.open(path, writable=False) as page:
-            return page.read_realtime_offset()
+        state = self.clock_state()
+        return None if state is None else state.realtime_offset_ns
 
     @boundary("read the offsets")
     def offsets(self):
@@ -362,7 +378,10 @@ class TimeNamespace:
             else:
                 try:
                     with ClockPage.open(self.page_path) as page:
-                        page.set_realtime_offset(offset)
+                        if value.kind == INSTANT:
+                            page.set_realtime_now(value.ns)  # exactly @DATE, frozen or not
+                        else:
+                            page.set_realtime_offset(offset)
                 except PageBusy:
                     raise
                 except PageError:  # not a page any more (truncated, overwritten)
@@ -375,6 +394,70 @@ class TimeNamespace:
                 if meta:
                     self.rundir.write_meta(self.name, {**meta, "realtime_ns": offset})
         return offset
+
+    # ------------------------------------------------------------ freeze, advance
+
+    @boundary("read the clock page")
+    def clock_state(self):
+        """The page as a PageView (frozen, frozen_at_ns, the MONOTONIC and
+        BOOTTIME advance, ...), or None when the namespace has no page."""
+        path = self.page_path
+        if path is None:
+            return None
+        with ClockPage.open(path, writable=False) as page:
+            return page.read()
+
+    @boundary("freeze REALTIME")
+    def freeze(self, at=None):
+        """Stop REALTIME for every process inside, at what it reads now or
+        at AT (an offset from the caller's REALTIME, or @DATE)."""
+        at_ns = None
+        if at is not None:
+            from .travel import freeze_instant, host_realtime_ns
+
+            at_ns = freeze_instant(as_value(at, "realtime"), caller_realtime_offset(), host_realtime_ns())
+        self._change_page("freeze", lambda page: page.freeze(at_ns))
+
+    @boundary("unfreeze REALTIME")
+    def unfreeze(self):
+        """REALTIME runs on from the frozen instant (no jump)."""
+        if self.page_path is not None:
+            self._change_page("unfreeze", lambda page: page.unfreeze())
+
+    @boundary("advance the clocks")
+    def advance(self, delta):
+        """Move REALTIME, MONOTONIC and BOOTTIME forward by DELTA for every
+        process inside that loaded libtimens.so; DELTA >= 0."""
+        from .travel import advance_ns
+
+        ns = advance_ns(as_value(delta, "advance"))
+        self._change_page("advance", lambda page: page.advance(ns))
+
+    def _change_page(self, verb, change):
+        """Apply CHANGE to the page, making one first if no process can miss it."""
+        self._check_open()
+        self._refuse_host()
+        with self.rundir.locked():
+            if self.page_path is None:
+                if stale.has_processes(self.inode):
+                    raise errors.TimensError(
+                        f"cannot {verb} {self._label()}: it has no clock page, so the processes already "
+                        "running in it did not load libtimens.so and cannot be reached; make the namespace "
+                        "with --freeze or --realtime +0 so that its processes load it"
+                    )
+                self._make_page(0)
+            with ClockPage.open(self.page_path) as page:
+                change(page)
+                offset = page.read().realtime_offset_ns
+            if self.name:
+                meta = self.rundir.read_meta(self.name)
+                if meta:
+                    self.rundir.write_meta(self.name, {**meta, "realtime_ns": offset})
+
+    def _label(self):
+        if self.name:
+            return f'namespace "{self.name}"'
+        return f"the namespace of pid {self.pid}" if self.pid else f"namespace {self.inode}"
 
     # ------------------------------------------------------------ running
 
@@ -525,15 +608,17 @@ class Popen(process.Popen):
 
     Give either `namespace=` (an open TimeNamespace) or the clock values of
     a new namespace made for this child alone (`monotonic=`, `boottime=`,
-    `realtime=`), which is closed, and its clock page removed, once the
-    child has been waited for.
+    `realtime=`, `freeze=`), which is closed, and its clock page removed,
+    once the child has been waited for.
     """
 
-    def __init__(self, args, *, namespace=None, monotonic=None, boottime=None, realtime=None, **kwargs):
+    def __init__(self, args, *, namespace=None, monotonic=None, boottime=None, realtime=None, freeze=False,
+                 **kwargs):
         values = {"monotonic": monotonic, "boottime": boottime, "realtime": realtime}
-        if namespace is not None and any(v is not None for v in values.values()):
+        if namespace is not None and (freeze or any(v is not None for v in values.values())):
             raise ValueError("give either namespace= or clock values for a new namespace, not both")
-        super().__init__(args, namespace=namespace, new_namespace=lambda: TimeNamespace.create(**values), **kwargs)
+        super().__init__(args, namespace=namespace,
+                         new_namespace=lambda: TimeNamespace.create(**values, freeze=freeze), **kwargs)
 
 
 def run(args, **kwargs):

@@ -224,6 +224,11 @@ class ClockPage:
         frozen, at host now + NS."""
         self._write(_OP_SET_OFFSET, ns, "REALTIME offset")
 
+    def set_realtime_now(self, at_ns):
+        """REALTIME reads the instant AT_NS now (and runs on, or stays
+        frozen there)."""
+        self._write(_OP_SET_NOW, at_ns, "instant")
+
     def freeze(self, at_ns=None):
         """Stop REALTIME at the namespace instant AT_NS (ns since the
         epoch), or at what it reads now if None."""

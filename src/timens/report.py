@@ -22,12 +22,16 @@ def clock_report(ns):
     with open("/proc/uptime") as f:
         host_uptime = float(f.read().split()[0]) - own["boottime"][1] / NSEC_PER_SEC
     offsets = ns.offsets()
+    state = ns.clock_state()
     return {
         "schema": "timens.show/1",
         "inode": ns.inode,
         "name": ns.name,
         "pid": ns.pid,
         "offsets": offsets.as_json(),
+        "frozen": bool(state and state.frozen),
+        "frozen_at_ns": state.frozen_at_ns if state else None,
+        "advanced": {"monotonic_ns": state.monotonic_ns, "boottime_ns": state.boottime_ns} if state else None,
         "clocks": {
             clock: {"inside_ns": inside[clock], "host_ns": host[clock]}
             for clock in ("monotonic", "boottime", "realtime")
@@ -42,9 +46,13 @@ def print_report(report):
     print(f"namespace {label} inode {report['inode']}".replace("  ", " "))
     rows = [("CLOCK", "INSIDE", "HOST", "OFFSET")]
     offsets = report["offsets"]
+    advanced = report.get("advanced") or {}
     for clock in ("monotonic", "boottime"):
         c = report["clocks"][clock]
-        rows.append((clock.upper(), secs(c["inside_ns"]), secs(c["host_ns"]), format_offset(offsets[clock + "_ns"], 3)))
+        offset = format_offset(offsets[clock + "_ns"], 3)
+        if advanced.get(clock + "_ns"):
+            offset += f", advanced {format_offset(advanced[clock + '_ns'], 3)}"
+        rows.append((clock.upper(), secs(c["inside_ns"]), secs(c["host_ns"]), offset))
     rows.append(("uptime", report["uptime"]["inside"] + " s", report["uptime"]["host"] + " s", ""))
     rt = report["clocks"]["realtime"]
     rt_offset = offsets["realtime_ns"]
@@ -53,7 +61,9 @@ def print_report(report):
             "REALTIME",
             format_instant(rt["inside_ns"]),
             format_instant(rt["host_ns"]),
-            "none (host time)" if rt_offset is None else format_offset(rt_offset, 3),
+            "none (host time)" if rt_offset is None
+            else f"frozen (offset now {format_offset(rt_offset, 3)})" if report.get("frozen")
+            else format_offset(rt_offset, 3),
         )
     )
     widths = [max(len(r[i]) for r in rows) for i in range(3)]

@@ -69,20 +69,19 @@ static inline int timens_page_try_read(const struct timens_page *p, struct timen
  */
 static inline void timens_add_saturating(int64_t *sec, int64_t *nsec, int64_t off_sec, int64_t off_nsec)
 {
-	int64_t carry = 0, s;
+	int64_t carry, s;
 
-	/* Writers store [0, 1e9): divide only for what damage put there (this
-	 * runs on every clock read of every patched program). */
-	if (__builtin_expect(off_nsec < 0 || off_nsec >= TIMENS_NSEC_PER_SEC, 0)) {
+	if (__builtin_expect((uint64_t)off_nsec >= (uint64_t)TIMENS_NSEC_PER_SEC, 0)) {
+		/* Writers never store this; damage may. No division otherwise. */
 		carry = off_nsec / TIMENS_NSEC_PER_SEC;
 		off_nsec -= carry * TIMENS_NSEC_PER_SEC;
 		if (off_nsec < 0) {
 			off_nsec += TIMENS_NSEC_PER_SEC;
 			carry -= 1;
 		}
+		if (__builtin_add_overflow(off_sec, carry, &off_sec))
+			off_sec = carry < 0 ? INT64_MIN : INT64_MAX;
 	}
-	if (__builtin_add_overflow(off_sec, carry, &off_sec))
-		off_sec = carry < 0 ? INT64_MIN : INT64_MAX;
 	*nsec += off_nsec;
 	if (*nsec >= TIMENS_NSEC_PER_SEC) {
 		*nsec -= TIMENS_NSEC_PER_SEC;

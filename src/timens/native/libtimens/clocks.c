@@ -22,7 +22,7 @@ struct timeb {
 int ftime(struct timeb *tb);
 
 /* Clock ID as the namespace reads it: the host's, then the page's view. */
-static inline int namespace_now(clockid_t id, struct timespec *ts)
+static int namespace_now(clockid_t id, struct timespec *ts)
 {
 	struct timens_view v;
 	int ret = __atomic_load_n(&timens_real_clock_gettime, __ATOMIC_RELAXED)(id, ts);

@@ -100,17 +100,23 @@ void timens_keep(const struct timens_view *v);
  * as it stands). Never host time: that would jump by the whole offset. */
 void timens_read_slow(const struct timens_page *p, struct timens_view *v);
 
-/* The page's view: 0 if there is no page (host time), else 1 with *v. */
-static inline int timens_read_view(struct timens_view *v)
+/* The page's view: 0 if there is no page (host time), else 1 with *v.
+ * Only the cold calls see copies of the view, so that in the fast path
+ * it can live in registers. */
+static inline __attribute__((always_inline)) int timens_read_view(struct timens_view *v)
 {
 	const struct timens_page *p = __atomic_load_n(&timens_page, __ATOMIC_RELAXED);
+	struct timens_view copy;
 
 	if (__builtin_expect(p == NULL, 0))
 		return 0;
-	if (__builtin_expect(!timens_page_try_read(p, v), 0))
-		timens_read_slow(p, v);
-	else if (__builtin_expect(v->seq != __atomic_load_n(&timens_kept_seq, __ATOMIC_RELAXED), 0))
-		timens_keep(v);
+	if (__builtin_expect(!timens_page_try_read(p, v), 0)) {
+		timens_read_slow(p, &copy);
+		*v = copy;
+	} else if (__builtin_expect(v->seq != __atomic_load_n(&timens_kept_seq, __ATOMIC_RELAXED), 0)) {
+		copy = *v;
+		timens_keep(&copy);
+	}
 	return 1;
 }
 
