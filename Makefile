@@ -8,20 +8,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.timens-installed
 # gcc builds libtimens.so and the test probes; util-linux gives unshare and
 # setpriv; perl, tcl and nodejs are runtimes the REALTIME tests read dates from;
-<<<<<<< HEAD
-# libfaketime is the peer the benchmark compares against; musl-tools, golang-go
-# and busybox-static build and give the static, musl and Go programs the vDSO
-# patch is tested on (binutils: objdump, ld, objcopy for the injected code).
-DEBIAN_PACKAGES := gcc libc6-dev binutils make util-linux procps python3-venv perl tcl nodejs libfaketime \
+# libfaketime is the peer the benchmark compares against; openssl makes the
+# certificate that the pytest plugin's TLS test lets expire; musl-tools,
+# golang-go and busybox-static build and give the static, musl and Go programs
+# the vDSO patch is tested on (binutils: objdump, ld, objcopy for the injected code).
+DEBIAN_PACKAGES := gcc libc6-dev binutils make util-linux procps python3-venv perl tcl nodejs libfaketime openssl \
 	musl-tools golang-go busybox-static
 NATIVE_SOURCES := $(wildcard src/timens/native/*.c src/timens/native/*.h src/timens/native/libtimens/*.[ch] \
 	src/timens/native/vdso/*.[ch] src/timens/native/vdso/*.ld)
-=======
-# libfaketime is the peer the benchmark compares against; openssl makes the
-# certificate that the pytest plugin's TLS test lets expire.
-DEBIAN_PACKAGES := gcc libc6-dev make util-linux procps python3-venv perl tcl nodejs libfaketime openssl
-NATIVE_SOURCES := $(wildcard src/timens/native/*.c src/timens/native/*.h src/timens/native/libtimens/*.[ch])
->>>>>>> main
 
 .PHONY: demo test bench setup debian-packages clean
 
