@@ -195,11 +195,17 @@ def test_switch_turns_the_patch_off(programs):
     untraced = run_in_namespace("grep", "TracerPid", "/proc/self/status",
                                 env={**os.environ, "TIMENS_VDSO_PATCH": "0"})
     assert traced.stdout.split()[1] != "0" and untraced.stdout.split()[1] == "0"
+    flag = subprocess.run(timens_argv("run", "--realtime", "+1d", "--no-vdso-patch", "--", "grep", "TracerPid",
+                                      "/proc/self/status"), capture_output=True, text=True, timeout=60)
+    assert flag.stdout.split()[1] == "0", flag.stderr
 
 
 def test_help_states_the_cost():
     text = subprocess.run(timens_argv("--help"), capture_output=True, text=True).stdout
     assert "TIMENS_VDSO_PATCH=0" in text and "strace" in text and "CRIU" in text
+    for command in ("run", "exec"):
+        assert "--no-vdso-patch" in subprocess.run(timens_argv(command, "--help"), capture_output=True,
+                                                   text=True).stdout
 
 
 def test_traced_command_exits_and_dies_as_itself(programs):

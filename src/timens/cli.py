@@ -34,7 +34,8 @@ Static and Go programs never load libtimens.so: where a namespace has a
 REALTIME page, commands run under timens-tracer, which patches the vDSO of
 every program the command execs. A traced tree cannot be traced by anything
 else (strace, gdb, CRIU) and setuid programs in it run without their
-privileges; TIMENS_VDSO_PATCH=0 turns the patch off.
+privileges; --no-vdso-patch (run, exec) or TIMENS_VDSO_PATCH=0 turns the
+patch off.
 """
 
 EPILOG = """\
@@ -186,6 +187,7 @@ def cmd_run(args):
 
     cmd = list(args.command or []) or default_shell()
     values = {"monotonic": args.monotonic, "boottime": args.boottime, "realtime": args.realtime}
+    vdso_patch_switch(args)
     with TimeNamespace.create(**values, freeze=args.freeze) as ns:
         return run_command(ns, cmd)
 
@@ -204,6 +206,7 @@ def cmd_exec(args):
         cmd, args.name = [args.name, *cmd], None  # "exec --pid PID CMD": the name was the command
     if cmd and cmd[0].startswith("-") and not args.explicit_command:
         raise errors.BadValue(f"options go before the name: {cmd[0]} (put the command after --)")
+    vdso_patch_switch(args)
     with open_target(args, "enter") as ns:
         return run_command(ns, cmd or default_shell())
 
@@ -250,6 +253,17 @@ def cmd_delete(args):
             print(f"timens: {err}", file=sys.stderr)
             status = EXIT_OWN_ERROR
     return status
+
+
+def vdso_patch_option(p):
+    p.add_argument("--no-vdso-patch", action="store_true",
+                   help="do not run the command under timens-tracer: static and Go programs then read host "
+                   "REALTIME, and the command can be traced (strace, gdb, CRIU); as TIMENS_VDSO_PATCH=0")
+
+
+def vdso_patch_switch(args):
+    if args.no_vdso_patch:
+        os.environ["TIMENS_VDSO_PATCH"] = "0"  # read by vdso.enabled, and kept by nested timens
 
 
 def cmd_inject(args):
@@ -388,14 +402,15 @@ COMMANDS = {
         "run a command in a new time namespace",
         "Make a new time namespace with the given clocks and run COMMAND in it\n"
         "(default: $SHELL). The namespace goes away with its last process.",
-        both(clock_options, freeze_option), cmd_run, "...",
+        both(clock_options, freeze_option, vdso_patch_option), cmd_run, "...",
     ),
     "create": (
         "make a named namespace that outlives this command", None,
         both(named, clock_options, freeze_option), cmd_create, None,
     ),
     "exec": (
-        "run a command in a named namespace or a process's namespace", None, target_options("enter"), cmd_exec, "...",
+        "run a command in a named namespace or a process's namespace", None,
+        both(target_options("enter"), vdso_patch_option), cmd_exec, "...",
     ),
     "set": (
         "change the REALTIME of a namespace, live; freeze or advance its clocks",
