@@ -150,6 +150,17 @@ def test_exec_chain_from_a_static_shell(programs):
     assert abs(date * NSEC - time.time_ns() - OFFSET) < SLACK
 
 
+def test_execs_from_a_threaded_go_program(programs):
+    """Go starts commands with clone(CLONE_VFORK) from any of its threads."""
+    script = f"{BUSYBOX} date +%s"
+    proc = run_in_namespace(BUSYBOX, "sh", "-c", f"{programs['go-static']} exec {BUSYBOX} sh -c '{script}'")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.split()
+    assert len(lines) == 4, proc.stdout  # four commands started at once
+    for seconds in lines:
+        assert abs(int(seconds) * NSEC - time.time_ns() - OFFSET) < SLACK, proc.stdout
+
+
 def test_fork_without_exec(programs):
     proc = run_in_namespace(programs["glibc-static"], "fork")
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())

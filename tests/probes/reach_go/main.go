@@ -6,13 +6,17 @@
 //	watch      "ready", then a line and "end" per line read on stdin
 //	block N    "ready", then N times: time.Sleep(300ms) (futex and epoll in
 //	           the runtime), then a line; "done" at the end
+//	exec ARG.. run the command ARG.. four times at once, from goroutines,
+//	           and print what each wrote
 package main
 
 import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -53,8 +57,22 @@ func main() {
 			line("tick")
 		}
 		fmt.Println("done")
+	case "exec":
+		var wg sync.WaitGroup
+		out := make([][]byte, 4)
+		for i := range out {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				out[i], _ = exec.Command(os.Args[2], os.Args[3:]...).Output()
+			}(i)
+		}
+		wg.Wait()
+		for _, o := range out {
+			os.Stdout.Write(o)
+		}
 	default:
-		fmt.Fprintln(os.Stderr, "usage: reach_go read|watch|block N")
+		fmt.Fprintln(os.Stderr, "usage: reach_go read|watch|block N|exec ARG...")
 		os.Exit(2)
 	}
 }
