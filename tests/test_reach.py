@@ -356,6 +356,24 @@ def test_inject_every_clock_and_kernel_offsets(programs, rundir, timens):
     assert list((rundir / "pages").iterdir()) == []
 
 
+def test_inject_into_a_namespace_without_realtime_then_set(programs, rundir, timens):
+    """NAME gets a page at offset 0, so a later set reaches the injected process."""
+    assert timens("create", "plain").returncode == 0
+    watcher = subprocess.Popen([programs["glibc-static"], "watch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True)
+    try:
+        assert watcher.stdout.readline() == "ready\n"
+        injected = timens("inject", "plain", "--pid", watcher.pid)
+        assert injected.returncode == 0, injected.stderr
+        assert_shifted(ask(watcher), 0)
+        assert timens("set", "plain", "--realtime", "-2d").returncode == 0
+        assert_shifted(ask(watcher), -2 * DAY)
+    finally:
+        watcher.stdin.close()
+        assert watcher.wait(timeout=20) == 0
+    assert timens("delete", "plain").returncode == 0
+
+
 def refused(timens, lab, pid, *prefix):
     proc = subprocess.run([*prefix, *timens_argv("inject", lab, "--pid", pid)], capture_output=True, text=True,
                           timeout=60)

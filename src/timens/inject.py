@@ -30,7 +30,7 @@ from .values import split_ns
 
 def inject(name, pid, *, rundir=None):
     """Give process PID the clocks of the named namespace NAME."""
-    if not vdso.enabled({}):
+    if not vdso.available():
         raise errors.TimensError("inject works on x86-64 only (timens-tracer is not built here)")
     with TimeNamespace.open(name, rundir=rundir) as ns, TimeNamespace.from_pid(pid, rundir=rundir) as own:
         if _loads_libtimens(own.pid):
@@ -42,7 +42,7 @@ def inject(name, pid, *, rundir=None):
         made = None
         if advance == (0, 0):
             if ns.page_path is None:
-                ns._make_page(0)
+                ns.set_realtime(0)  # REALTIME as the caller reads it, from now on live
             page = ns.page_path
         else:
             page = made = _advance_page(ns, int(pid), want.realtime or 0, advance)
@@ -64,17 +64,27 @@ def _loads_libtimens(pid):
 
 
 def _advance_page(ns, pid, realtime_ns, advance):
-    """A page for one process: NAME's REALTIME now, plus MONOTONIC/BOOTTIME advances."""
+    """A page for one process: NAME's REALTIME, plus MONOTONIC/BOOTTIME advances.
+
+    page_write.c has no operation that sets the advances alone, so they are
+    written into a new page under a temporary name, which no reader or
+    writer knows yet, and the page is then renamed into place whole.
+    """
     path = ns.rundir.pages_dir / f"{ns.inode}.inject-{pid}"
-    path.unlink(missing_ok=True)  # a process with this pid that is gone
-    ClockPage.create(path, realtime_ns).close()
-    # No reader has it yet: plain writes need no seqlock.
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    ClockPage.create(tmp, realtime_ns).close()
     try:
-        for clock, ns_value in zip(("MONOTONIC", "BOOTTIME"), advance):
-            sec, nsec = split_ns(ns_value)
-            os.pwrite(fd, sec.to_bytes(8, "little", signed=True), LAYOUT[f"TIMENS_OFF_{clock}_SEC"])
-            os.pwrite(fd, nsec.to_bytes(8, "little", signed=True), LAYOUT[f"TIMENS_OFF_{clock}_NSEC"])
-    finally:
-        os.close(fd)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            for clock, ns_value in zip(("MONOTONIC", "BOOTTIME"), advance):
+                sec, nsec = split_ns(ns_value)
+                os.pwrite(fd, sec.to_bytes(8, "little", signed=True), LAYOUT[f"TIMENS_OFF_{clock}_SEC"])
+                os.pwrite(fd, nsec.to_bytes(8, "little", signed=True), LAYOUT[f"TIMENS_OFF_{clock}_NSEC"])
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)  # replaces the page of a process with this pid that is gone
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path

@@ -21,17 +21,22 @@ TRACER = kernel.NATIVE / "timens-tracer"
 ENV_SWITCH = "TIMENS_VDSO_PATCH"
 
 
+def available():
+    """Whether this machine has the patch: x86-64, with timens-tracer built."""
+    return platform.machine() == "x86_64" and os.access(TRACER, os.X_OK)
+
+
 def enabled(env=None):
-    """Whether commands get the patch: x86-64 only, and not turned off in ENV."""
+    """Whether commands get the patch: available, and not turned off in ENV."""
     env = os.environ if env is None else env
-    return (env.get(ENV_SWITCH, "1") != "0" and platform.machine() == "x86_64"
-            and os.access(TRACER, os.X_OK))
+    return env.get(ENV_SWITCH, "1") != "0" and available()
 
 
 def traced(args, page_path, env=None, exec_options=()):
-    """ARGS run under the tracer, with PAGE_PATH as the page to apply (or
-    ARGS as they are). EXEC_OPTIONS are timens-helper's -e/-x: the tracer
-    takes them over, as it is the one that execs the command."""
+    """ARGS run under the tracer, with PAGE_PATH as the page to apply, or
+    None where the patch does not apply. EXEC_OPTIONS are timens-helper's
+    -e/-x: the tracer takes them over, as it is the one that execs the
+    command."""
     if page_path is None or not enabled(env):
         return None
     return [str(TRACER), "run", os.path.abspath(page_path), *exec_options, "--", *args]
