@@ -11,9 +11,10 @@ STAMP := $(VENV)/.timens-installed
 # libfaketime is the peer the benchmark compares against; openssl makes the
 # certificate that the pytest plugin's TLS test lets expire; musl-tools,
 # golang-go and busybox-static build and give the static, musl and Go programs
-# the vDSO patch is tested on (binutils: objdump, ld, objcopy for the injected code).
+# the vDSO patch is tested on (binutils: objdump, ld, objcopy for the injected
+# code; strace: a command traced already).
 DEBIAN_PACKAGES := gcc libc6-dev binutils make util-linux procps python3-venv perl tcl nodejs libfaketime openssl \
-	musl-tools golang-go busybox-static
+	musl-tools golang-go busybox-static strace
 NATIVE_SOURCES := $(wildcard src/timens/native/*.c src/timens/native/*.h src/timens/native/libtimens/*.[ch] \
 	src/timens/native/vdso/*.[ch] src/timens/native/vdso/*.ld)
 

@@ -259,6 +259,16 @@ def test_stop_and_continue_from_a_terminal(programs, rundir):
         os.close(fd)
 
 
+def test_under_strace_the_command_runs_unpatched_and_says_so(programs, rundir):
+    """A process has one tracer: with strace first, timens-tracer steps aside."""
+    proc = subprocess.run(["strace", "-f", "-o", "/dev/null", *timens_argv("run", "--realtime", "+1d", "--",
+                                                                             BUSYBOX, "date", "+%s")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "cannot trace the command" in proc.stderr
+    assert abs(int(proc.stdout) * NSEC - time.time_ns()) < SLACK  # host REALTIME, as the line says
+
+
 @pytest.fixture
 def lab(rundir, timens):
     assert timens("create", "lab", "--realtime", "+1d").returncode == 0
