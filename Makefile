@@ -9,12 +9,14 @@ STAMP := $(VENV)/.timens-installed
 # gcc builds libtimens.so and the test probes; util-linux gives unshare and
 # setpriv; perl, tcl and nodejs are runtimes the REALTIME tests read dates from;
 # libfaketime is the peer the benchmark compares against; openssl makes the
-# certificate that the pytest plugin's TLS test lets expire; musl-tools,
-# golang-go and busybox-static build and give the static, musl and Go programs
-# the vDSO patch is tested on (binutils: objdump, ld, objcopy for the injected
-# code; strace: a command traced already).
+# certificate that the pytest plugin's TLS test lets expire. docker.io,
+# podman, containerd and runc are the engines the timens-runtime tests
+# start; busybox-static is the base of the image they run, and with musl-tools
+# and golang-go gives the static, musl and Go programs the vDSO patch is tested
+# on (binutils: objdump, ld, objcopy for the injected code; strace: a command
+# traced already).
 DEBIAN_PACKAGES := gcc libc6-dev binutils make util-linux procps python3-venv perl tcl nodejs libfaketime openssl \
-	musl-tools golang-go busybox-static strace
+	docker.io podman containerd runc busybox-static musl-tools golang-go strace
 NATIVE_SOURCES := $(wildcard src/timens/native/*.c src/timens/native/*.h src/timens/native/libtimens/*.[ch] \
 	src/timens/native/vdso/*.[ch] src/timens/native/vdso/*.ld)
 

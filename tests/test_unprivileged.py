@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import timens_argv
+
 PACKAGE = Path(__file__).parent.parent / "src" / "timens"
 DAY = 86400
 
@@ -135,3 +137,26 @@ def test_says_why_when_user_namespaces_are_refused():
     assert "cannot create a user namespace" in proc.stderr
     assert "user.max_user_namespaces is 0" in proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_normal_user_cannot_reach_roots_namespaces(public_copy, timens, rundir):
+    """nobody may neither look into nor change a namespace root made: one
+    line, 125, and root's page stays as it was."""
+    root_job = subprocess.Popen(
+        timens_argv("run", "--realtime", "+5d", "--", "sh", "-c", "echo $$; exec sleep 30"),
+        stdout=subprocess.PIPE, text=True,
+    )
+    pid = None
+    try:
+        pid = int(root_job.stdout.readline())
+        for args in (("show", "--pid", pid), ("set", "--pid", pid, "--realtime", "+1h"),
+                     ("exec", "--pid", pid, "--", "true")):
+            proc = as_nobody(public_copy, *args)
+            assert proc.returncode == 125, (args, proc.stderr)
+            assert proc.stderr.startswith("timens: ") and proc.stderr.count("\n") == 1, proc.stderr
+        proc = timens("exec", "--pid", pid, "--", "date", "+%s")
+        assert abs(int(proc.stdout) - time.time() - 5 * DAY) < 5
+    finally:
+        if pid:
+            os.kill(pid, 9)
+        root_job.wait()

@@ -61,7 +61,8 @@ def _temporary(path, data):
     """A private temporary file next to PATH holding DATA, synced to disk."""
     directory, base = os.path.split(path)
     for _ in range(100):
-        tmp = os.path.join(directory, f".{base}.{os.urandom(4).hex()}.tmp")
+        # The pid in the name lets a sweep remove what a killed writer left.
+        tmp = os.path.join(directory, f".{base}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             break

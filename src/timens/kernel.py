@@ -94,7 +94,8 @@ def open_time_ns(path, what):
     import fcntl
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO planted where a namespace file goes must not hang us.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         raise errors.NoSuchNamespace(f"no such time namespace: {what}") from None
     except PermissionError as err:
@@ -173,13 +174,17 @@ def bind_mount(source, target):
 
 
 def detach_mount(target):
+    """Lazily unmount everything mounted at TARGET (racing creates may have
+    stacked more than one mount there)."""
     import ctypes
 
     MNT_DETACH = 2
-    if _libc().umount2(os.fsencode(target), MNT_DETACH) != 0:
-        err = ctypes.get_errno()
-        if err not in (errno.EINVAL, errno.ENOENT):  # not a mount point: nothing to undo
-            raise OSError(err, os.strerror(err), str(target))
+    for _ in range(64):
+        if _libc().umount2(os.fsencode(target), MNT_DETACH) != 0:
+            err = ctypes.get_errno()
+            if err not in (errno.EINVAL, errno.ENOENT):  # not a mount point: nothing (more) to undo
+                raise OSError(err, os.strerror(err), str(target))
+            return
 
 
 def mounts():

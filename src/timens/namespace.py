@@ -208,38 +208,48 @@ class TimeNamespace:
         rundir.ensure("ns_dir")
         target = rundir.ns_file(name)
         try:
-            os.close(os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444))
+            place = os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o444)
         except FileExistsError:
             raise errors.NamespaceExists(f'namespace "{name}" exists already') from None
         except OSError as err:
             raise errors.PermissionDenied(f'cannot create namespace file "{target}": {err.strerror}') from err
-        mounted = page_made = False
+        placeholder = os.fstat(place).st_ino
         holder = ns = None
         try:
             holder = kernel.Holder(kernel_dict(offsets))
             try:
-                kernel.bind_mount(holder.ns_path("time_for_children"), target)
+                # Onto our placeholder through its fd: if a racing delete
+                # removed it, the mount fails, instead of landing on another
+                # create's placeholder at the same path.
+                kernel.bind_mount(holder.ns_path("time_for_children"), f"/proc/self/fd/{place}")
             except OSError as err:
                 raise errors.PermissionDenied(
                     f'cannot bind-mount namespace file "{target}": {err.strerror}; '
                     "named namespaces need CAP_SYS_ADMIN: run as root"
                 ) from err
-            mounted = True
             ns = cls(kernel.open_time_ns(target, name), name=name, offsets=offsets, rundir=rundir)
-            page_made = ns._set_up_page(offsets.realtime, freeze)
+            if ns.inode != os.stat(holder.ns_path("time_for_children")).st_ino:
+                raise errors.TimensError(f'namespace "{name}" was deleted while it was being created')
+            ns._set_up_page(offsets.realtime, freeze)
             rundir.write_meta(name, {"name": name, "inode": ns.inode, "created": time.time(), **offsets.as_json()})
             return ns
         except BaseException:
+            made = holder and kernel.ns_inode_of_link(holder.pid, "time_for_children")
             if ns is not None:
                 ns.close()
-            if page_made:
-                rundir.page_file(os.stat(target).st_ino).unlink(missing_ok=True)
-            if mounted:
-                kernel.detach_mount(target)
-            target.unlink(missing_ok=True)
-            rundir.remove_meta(name)
+            if made:
+                try:
+                    rundir.page_file(made).unlink(missing_ok=True)
+                except OSError:
+                    pass  # no page was made: its place is not even a directory
+                if _inode_at(target, os.stat) == made:
+                    kernel.detach_mount(target)
+            if _inode_at(target, os.lstat) == placeholder:
+                target.unlink(missing_ok=True)
+                rundir.remove_meta(name)
             raise
         finally:
+            os.close(place)
             if holder:
                 holder.release()
 
@@ -524,7 +534,7 @@ class TimeNamespace:
         """
         if self._time_fd < 0:
             return  # closed already: the inode, and so the page path, may be another's now
-        if self.name is None and self.pid is None and not stale.has_processes(self.inode):
+        if self.name is None and self.pid is None and self.page_path and not stale.has_processes(self.inode):
             # Processes still inside (a background job of the command) keep
             # the page; a later sweep removes it once the last one is gone.
             try:
@@ -587,6 +597,13 @@ def delete_named(name, *, rundir=None):
             rundir.page_file(meta["inode"]).unlink(missing_ok=True)
         return
     ns.delete()
+
+
+def _inode_at(path, stat):
+    try:
+        return stat(path).st_ino
+    except OSError:
+        return None
 
 
 def kernel_dict(offsets):

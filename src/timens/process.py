@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 from . import errors
+from .kernel import above_stdio
 
 _ERRNO_BYTES = 4  # the helper writes the exec's errno as a native int
 
@@ -20,9 +21,10 @@ _ERRNO_BYTES = 4  # the helper writes the exec's errno as a native int
 class Popen(subprocess.Popen):
     """subprocess.Popen whose child runs inside NAMESPACE, or inside the
     namespace NEW_NAMESPACE() returns, which is then closed (and its clock
-    page removed) once the child has been waited for."""
+    page removed) once the child has been waited for. UNBLOCK_SIGNALS are
+    unblocked in the child right before exec."""
 
-    def __init__(self, args, *, namespace=None, new_namespace=None, **kwargs):
+    def __init__(self, args, *, namespace=None, new_namespace=None, unblock_signals=(), **kwargs):
         if kwargs.get("preexec_fn") is not None:
             raise ValueError("preexec_fn is not supported: the child enters the namespace right before exec")
         for key in ("user", "group", "extra_groups"):
@@ -45,9 +47,11 @@ class Popen(subprocess.Popen):
         err_read = err_write = None
         try:
             err_read, err_write = os.pipe2(os.O_CLOEXEC)
-            err_write = _above_stdio(err_write)
+            err_write = above_stdio(err_write)  # a child redirecting its stdio must not close it
             argv, env, fds = namespace.enter_argv([os.fsdecode(a) for a in args], kwargs.pop("env", None),
                                                   program=os.fsdecode(program), err_fd=err_write)
+            if unblock_signals:  # blocked by the caller; the command gets them unblocked
+                argv[2:2] = ["-U", ",".join(str(int(s)) for s in unblock_signals)]
             pass_fds = tuple(kwargs.pop("pass_fds", ())) + tuple(fds) + (err_write,)
             super().__init__(argv, env=env, pass_fds=pass_fds, **kwargs)
             os.close(err_write)
@@ -84,17 +88,6 @@ class Popen(subprocess.Popen):
         if status is not None:
             self._release()
         return status
-
-
-def _above_stdio(fd):
-    """FD at 3 or above: a child's stdio redirections must not land on it."""
-    if fd > 2:
-        return fd
-    import fcntl
-
-    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
-    os.close(fd)
-    return new
 
 
 def _read_errno(fd):

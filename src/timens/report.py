@@ -8,7 +8,7 @@ MONOTONIC and BOOTTIME read right after, REALTIME read by the helper at the
 same instant through the raw syscall.
 """
 from . import kernel
-from .values import NSEC_PER_SEC, format_instant, format_offset, format_seconds
+from .values import CLOCKS, KERNEL_CLOCKS, NSEC_PER_SEC, format_instant, format_offset, format_seconds
 
 
 def clock_report(ns):
@@ -34,7 +34,7 @@ def clock_report(ns):
         "advanced": {"monotonic_ns": state.monotonic_ns, "boottime_ns": state.boottime_ns} if state else None,
         "clocks": {
             clock: {"inside_ns": inside[clock], "host_ns": host[clock]}
-            for clock in ("monotonic", "boottime", "realtime")
+            for clock in CLOCKS
         },
         "uptime": {"inside": inside.get("uptime"), "host": f"{host_uptime:.2f}"},
         "read_spread_ns": inside.get("spread_ns"),
@@ -47,7 +47,7 @@ def print_report(report):
     rows = [("CLOCK", "INSIDE", "HOST", "OFFSET")]
     offsets = report["offsets"]
     advanced = report.get("advanced") or {}
-    for clock in ("monotonic", "boottime"):
+    for clock in KERNEL_CLOCKS:
         c = report["clocks"][clock]
         offset = format_offset(offsets[clock + "_ns"], 3)
         if advanced.get(clock + "_ns"):

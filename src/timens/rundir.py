@@ -147,7 +147,14 @@ class RunDir:
         import json
 
         try:
-            data = json.loads(self.meta_file(name).read_bytes())
+            # Non-blocking and regular files only: a FIFO planted here must not hang us.
+            fd = os.open(self.meta_file(name), os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return {}
+                data = json.loads(os.read(fd, 1 << 20))
+            finally:
+                os.close(fd)
         except (OSError, ValueError, RecursionError):
             return {}
         return data if isinstance(data, dict) else {}

@@ -13,10 +13,12 @@ To the shell, `timens run -- CMD` must be indistinguishable from `CMD`:
   then reaches it once, through timens. A stop signal timens receives stops
   the command first, then timens, and SIGCONT continues both.
 
-Signals a process sends to timens itself are passed on in both cases.
+Signals a process sends to timens itself are passed on in both cases (one
+sent twice at once, to timens and to its group, is passed on once).
 """
 import os
 import signal
+import time
 
 # Signals that would end or disturb timens: they are meant for the command.
 FORWARDED = (
@@ -25,6 +27,10 @@ FORWARDED = (
 )
 STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 SI_KERNEL = 0x80  # si_code of a signal the terminal sent to the whole process group
+# The same signal from the same sender this soon after is one signal sent
+# twice, to timens and to its process group, as `timeout` does; had it
+# arrived a moment earlier the kernel would have merged the two.
+SAME_SIGNAL_S = 0.05
 
 
 def run_in_job(popen, cmd):
@@ -32,9 +38,12 @@ def run_in_job(popen, cmd):
     passing signals on; its status (-N: killed by signal N)."""
     shared = is_terminal_job()
     waited = {*FORWARDED, signal.SIGCHLD} | (set() if shared else set(STOPS))
-    proc = popen(cmd, **({} if shared else {"process_group": 0}))
-    signal.pthread_sigmask(signal.SIG_BLOCK, waited)  # after the start: the child inherits the mask
+    # Blocked before the command starts, so that no signal meant for it is
+    # lost or acted on by timens; the helper unblocks them for the command.
+    already = signal.pthread_sigmask(signal.SIG_BLOCK, waited)
     try:
+        proc = popen(cmd, unblock_signals=sorted(waited - already), **({} if shared else {"process_group": 0}))
+        last = None
         while proc.poll() is None:
             info = signal.sigwaitinfo(waited)
             sig = info.si_signo
@@ -42,13 +51,17 @@ def run_in_job(popen, cmd):
                 continue
             if shared and info.si_code == SI_KERNEL:  # the terminal told the command too
                 continue
+            now = time.monotonic()
+            if last and last[:2] == (sig, info.si_pid) and now - last[2] < SAME_SIGNAL_S:
+                continue  # one signal sent twice, to timens and to its group (as timeout does)
+            last = (sig, info.si_pid, now)
             if sig in STOPS:
                 _stop_with(proc, sig)
                 continue
             proc.send_signal(sig)
         return proc.returncode
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, waited)
+        signal.pthread_sigmask(signal.SIG_SETMASK, already)
 
 
 def _stop_with(proc, sig):

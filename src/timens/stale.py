@@ -84,8 +84,29 @@ def is_stale(page_ns_id, namespace_id):
     return bool(page_ns_id and namespace_id and page_ns_id != namespace_id)
 
 
+_TEMPORARY = re.compile(r"\..+\.(\d+)\.[0-9a-f]+\.tmp")  # .NAME.PID.RANDOM.tmp, as writers name them
+
+
+def sweep_temporaries(directory):
+    """Remove the temporary files of writers that died (killed mid-write)."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        match = _TEMPORARY.fullmatch(name)
+        if match and not kernel.process_exists(int(match.group(1))):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass
+
+
 def sweep(rundir):
-    """Remove the stale pages of RUNDIR (those the caller may remove)."""
+    """Remove the stale pages of RUNDIR (those the caller may remove), and
+    what writers killed mid-write left there."""
+    for directory in (rundir.pages_dir, rundir.meta_dir):
+        sweep_temporaries(directory)
     try:
         inodes = [int(e.name) for e in os.scandir(rundir.pages_dir) if e.name.isdigit()]
     except OSError:

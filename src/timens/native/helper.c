@@ -10,13 +10,16 @@
  *       inside, so the offsets stay writable until the first one enters.
  *
  *   timens-helper enter [-u USERNS_FD] -t TIMENS_FD [-p LD_PRELOAD] [-e ERR_FD]
- *                       [-x PROGRAM] -- ARG0 ARG...
+ *                       [-x PROGRAM] [-U SIG,SIG...] -- ARG0 ARG...
  *       setns into the user namespace (if given) and the time namespace,
  *       drop CAP_SYS_TIME for good, set LD_PRELOAD (an empty value removes
  *       it), then execvp PROGRAM (default ARG0) with ARG0 ARG... as its
  *       argv. With ERR_FD, a failed exec writes its errno there (a native
  *       int, as subprocess's child does) instead of a message: the fd is
  *       close-on-exec, so the caller reads EOF once the exec succeeded.
+ *       -U unblocks these signals, which the caller blocked before starting
+ *       us so that none meant for the command is lost, and which the
+ *       command must not inherit blocked.
  *
  *   timens-helper clocks
  *       Print what this process reads, at one instant, for the parent to
@@ -31,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,14 +168,20 @@ static int enter(int argc, char **argv)
 {
 	int userns_fd = -1, timens_fd = -1, err_fd = -1, opt, err;
 	const char *preload = NULL, *program = NULL;
+	sigset_t unblock;
 
-	while ((opt = getopt(argc, argv, "+u:t:p:e:x:")) != -1) {
+	sigemptyset(&unblock);
+	while ((opt = getopt(argc, argv, "+u:t:p:e:x:U:")) != -1) {
 		switch (opt) {
 		case 'u': userns_fd = atoi(optarg); break;
 		case 't': timens_fd = atoi(optarg); break;
 		case 'p': preload = optarg; break;
 		case 'e': err_fd = atoi(optarg); break;
 		case 'x': program = optarg; break;
+		case 'U':
+			for (char *sig = strtok(optarg, ","); sig; sig = strtok(NULL, ","))
+				sigaddset(&unblock, atoi(sig));
+			break;
 		default: return EXIT_OWN_ERROR;
 		}
 	}
@@ -198,6 +208,7 @@ static int enter(int argc, char **argv)
 		setenv("LD_PRELOAD", preload, 1);
 	else if (preload)
 		unsetenv("LD_PRELOAD");
+	sigprocmask(SIG_UNBLOCK, &unblock, NULL);
 	if (!program)
 		program = argv[optind];
 	execvp(program, argv + optind);
