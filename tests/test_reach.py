@@ -384,6 +384,34 @@ def test_inject_into_a_namespace_without_realtime_then_set(programs, rundir, tim
     assert timens("delete", "plain").returncode == 0
 
 
+@pytest.mark.parametrize("named", [True, False])
+def test_inject_into_another_mount_namespace(programs, lab, timens, rundir, tmp_path, named):
+    """As in a container: the page is not at its host path there, but where
+    TIMENS_PAGE says (timens-runtime mounts it so); without that, refused."""
+    page, = (rundir / "pages").iterdir()
+    inside = tmp_path / "mounted-page"
+    inside.touch()
+    script = f"mount --bind {page} {inside} && mount -t tmpfs none {rundir} && exec {programs['go-static']} watch"
+    env = {**os.environ, **({"TIMENS_PAGE": str(inside)} if named else {})}
+    watcher = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], env=env,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert watcher.stdout.readline() == "ready\n"
+        injected = timens("inject", lab, "--pid", watcher.pid)
+        if named:
+            assert injected.returncode == 0, injected.stderr
+            assert_shifted(ask(watcher), DAY)
+            assert timens("set", lab, "--realtime", "+2d").returncode == 0
+            assert_shifted(ask(watcher), 2 * DAY)
+        else:
+            assert injected.returncode == 125 and "another mount namespace" in injected.stderr, injected.stderr
+            assert_shifted(ask(watcher), 0)
+            assert tracer_of(watcher.pid) == 0
+    finally:
+        watcher.stdin.close()
+        assert watcher.wait(timeout=20) == 0
+
+
 def refused(timens, lab, pid, *prefix):
     proc = subprocess.run([*prefix, *timens_argv("inject", lab, "--pid", pid)], capture_output=True, text=True,
                           timeout=60)

@@ -46,13 +46,35 @@ def inject(name, pid, *, rundir=None):
             page = ns.page_path
         else:
             page = made = _advance_page(ns, int(pid), want.realtime or 0, advance)
-        proc = subprocess.run([str(vdso.TRACER), "inject", os.path.abspath(page), str(int(pid))],
-                              capture_output=True, text=True)
+        seen_as = _path_in_its_root(own.pid, os.path.abspath(page))
+        if seen_as is None:
+            if made is not None:
+                made.unlink(missing_ok=True)
+            raise errors.TimensError(f"cannot inject into process {own.pid}: it runs in another mount namespace, "
+                                     f"where {page} is not to be seen (mount it there, or name it in TIMENS_PAGE)")
+        proc = subprocess.run([str(vdso.TRACER), "inject", seen_as, str(int(pid))], capture_output=True, text=True)
         if proc.returncode != 0:
             if made is not None:
                 made.unlink(missing_ok=True)
             message = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "timens-tracer failed"
             raise errors.TimensError(message.removeprefix("timens: "))
+
+
+def _path_in_its_root(pid, page):
+    """Where process PID, which opens the page itself, finds PAGE: the same
+    path, or (in a container) the page timens-runtime mounted, which its
+    TIMENS_PAGE names; None if neither is that very file."""
+    want = os.stat(page)
+    for candidate in (page, kernel.environ_of(pid).get("TIMENS_PAGE")):
+        if not candidate or not candidate.startswith("/"):
+            continue
+        try:
+            seen = os.stat(kernel.proc(pid, "root") + candidate)
+        except OSError:
+            continue
+        if (seen.st_dev, seen.st_ino) == (want.st_dev, want.st_ino):
+            return candidate
+    return None
 
 
 def _loads_libtimens(pid):
