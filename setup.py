@@ -80,7 +80,9 @@ class BuildNative(build_ext):
             sources, output_dir=self.build_temp, include_dirs=[str(NATIVE)],
             macros=[("TIMENS_BLOB_BIN", f'"{image}"')], extra_postargs=CFLAGS,
         )
-        self.compiler.link_executable(objects, "timens-tracer", output_dir=str(self.out_dir()))
+        # Statically linked: timens-runtime mounts it into containers, whatever libc their image has.
+        self.compiler.link_executable(objects, "timens-tracer", output_dir=str(self.out_dir()),
+                                      extra_postargs=["-static"])
 
 
 PAGE_WRITER = str(NATIVE / "page_write.c")
