@@ -62,6 +62,29 @@ static inline int timens_page_try_read(const struct timens_page *p, struct timen
 	return __builtin_expect(__atomic_load_n(&p->seq, __ATOMIC_RELAXED) == seq, 1);
 }
 
+/* The same for REALTIME alone: seq, flags and the REALTIME offset, the
+ * frozen instant only while frozen; MONOTONIC and BOOTTIME are not read.
+ * Fewer loads for the commonest reads. */
+static inline int timens_page_try_read_realtime(const struct timens_page *p, struct timens_view *v)
+{
+	uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+
+	if (__builtin_expect(seq & 1u, 0))
+		return 0;
+	v->seq = seq;
+	v->flags = __atomic_load_n(&p->flags, __ATOMIC_RELAXED);
+	v->realtime_sec = __atomic_load_n(&p->realtime_sec, __ATOMIC_RELAXED);
+	v->realtime_nsec = __atomic_load_n(&p->realtime_nsec, __ATOMIC_RELAXED);
+	if (__builtin_expect(v->flags & TIMENS_FLAG_FROZEN, 0)) {
+		v->frozen_sec = __atomic_load_n(&p->frozen_sec, __ATOMIC_RELAXED);
+		v->frozen_nsec = __atomic_load_n(&p->frozen_nsec, __ATOMIC_RELAXED);
+	} else {
+		v->frozen_sec = v->frozen_nsec = 0;  /* unused; never left undefined */
+	}
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __builtin_expect(__atomic_load_n(&p->seq, __ATOMIC_RELAXED) == seq, 1);
+}
+
 /*
  * (sec, nsec) += (off_sec, off_nsec), saturating at the int64 range instead of
  * overflowing (a page can hold any value a writer or damage put there).

@@ -8,6 +8,7 @@
  * read (the vDSO) plus one seqlock read of the page.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stddef.h>
 
 #include "libtimens.h"
@@ -21,16 +22,27 @@ struct timeb {
 };
 int ftime(struct timeb *tb);
 
+/* A failed host read, as libc reports it. Out of line: reads that work
+ * never touch errno. */
+static __attribute__((noinline, cold)) int host_failed(int ret)
+{
+	errno = -ret;
+	return -1;
+}
+
 /* Clock ID as the namespace reads it: the host's, then the page's view.
- * Inlined into each reader, so the view stays in registers. */
+ * Inlined into each reader, so the view stays in registers; where ID is
+ * a constant REALTIME clock, only the REALTIME fields are loaded. */
 static inline __attribute__((always_inline)) int namespace_now(clockid_t id, struct timespec *ts)
 {
 	struct timens_view v;
-	int ret = __atomic_load_n(&timens_real_clock_gettime, __ATOMIC_RELAXED)(id, ts);
+	int ret = __atomic_load_n(&timens_host_clock_gettime, __ATOMIC_RELAXED)(id, ts);
 
-	if (__builtin_expect(ret == 0, 1) && timens_read_view(&v))
+	if (__builtin_expect(ret != 0, 0))
+		return host_failed(ret);
+	if (timens_read_view_of(&v, __builtin_constant_p(id) && timens_clock_in(id, TIMENS_REALTIME_CLOCKS)))
 		timens_view_clock(&v, id, ts);
-	return ret;
+	return 0;
 }
 
 /* Out of line: clock_gettime's pass-through stays a bare tail call. */
@@ -39,8 +51,15 @@ static __attribute__((noinline)) int page_clock_gettime(clockid_t id, struct tim
 	return namespace_now(id, ts);
 }
 
+static __attribute__((noinline)) int realtime_clock_gettime(struct timespec *ts)
+{
+	return namespace_now(CLOCK_REALTIME, ts);
+}
+
 TIMENS_EXPORT int clock_gettime(clockid_t id, struct timespec *ts)
 {
+	if (__builtin_expect(id == CLOCK_REALTIME, 1))
+		return realtime_clock_gettime(ts);
 	if (!timens_clock_in(id, TIMENS_PAGE_CLOCKS))
 		return __atomic_load_n(&timens_real_clock_gettime, __ATOMIC_RELAXED)(id, ts);
 	return page_clock_gettime(id, ts);
@@ -68,16 +87,38 @@ TIMENS_EXPORT int gettimeofday(struct timeval *restrict tv, void *restrict tz)
 	return 0;
 }
 
-/* Seconds as the kernel's time() gives them: the coarse (tick) clock. */
+/*
+ * Seconds as the kernel's time() gives them: the coarse (tick) clock.
+ * An offset of whole seconds (the usual one) needs no nanoseconds: the
+ * vDSO's time() plus the offset. Otherwise, or while frozen, the coarse
+ * clock with the whole offset, so that time() turns over to the next
+ * second when the namespace's REALTIME does.
+ */
 TIMENS_EXPORT time_t time(time_t *out)
 {
+	time_t (*host)(time_t *) = __atomic_load_n(&timens_host_time, __ATOMIC_RELAXED);
+	struct timens_view v;
 	struct timespec ts;
+	int paged = timens_read_view_of(&v, 1);
+	int64_t sec;
+	int ret;
 
-	if (namespace_now(CLOCK_REALTIME_COARSE, &ts) != 0)
-		return (time_t)-1;
+	if (__builtin_expect(host != NULL, 1) &&
+	    (!paged || __builtin_expect(v.realtime_nsec == 0 && !(v.flags & TIMENS_FLAG_FROZEN), 1))) {
+		sec = host(NULL);
+		if (paged && __builtin_add_overflow(sec, v.realtime_sec, &sec))
+			sec = v.realtime_sec < 0 ? INT64_MIN : INT64_MAX;
+	} else {
+		ret = __atomic_load_n(&timens_host_clock_gettime, __ATOMIC_RELAXED)(CLOCK_REALTIME_COARSE, &ts);
+		if (__builtin_expect(ret != 0, 0))
+			return host_failed(ret);
+		if (paged)
+			timens_view_clock(&v, CLOCK_REALTIME_COARSE, &ts);
+		sec = ts.tv_sec;
+	}
 	if (out)
-		*out = ts.tv_sec;
-	return ts.tv_sec;
+		*out = (time_t)sec;
+	return (time_t)sec;
 }
 
 TIMENS_EXPORT int timespec_get(struct timespec *ts, int base)

@@ -92,6 +92,14 @@ extern ino_t timens_page_ino;
 extern int (*timens_real_clock_gettime)(clockid_t, struct timespec *);
 extern int (*timens_real_gettimeofday)(struct timeval *, void *);
 
+/* --- vdso.c ------------------------------------------------------------ */
+
+/* Host clock_gettime as the vDSO's: 0, or -errno with errno untouched. The
+ * vDSO's own entry when there is one (a call less than libc's), else libc's. */
+extern int (*timens_host_clock_gettime)(clockid_t, struct timespec *);
+/* The vDSO's time(), or NULL. */
+extern time_t (*timens_host_time)(time_t *);
+
 /* The next definition of a libc symbol, looked up once (dlsym RTLD_NEXT). */
 void *timens_next(void **slot, const char *name);
 #define TIMENS_NEXT(slot, name) \
@@ -109,23 +117,30 @@ void timens_keep(const struct timens_view *v);
 void timens_read_slow(const struct timens_page *p, struct timens_view *v);
 
 /* The page's view: 0 if there is no page (host time), else 1 with *v.
- * Only the cold calls see copies of the view, so that in the fast path
- * it can live in registers. */
-static inline __attribute__((always_inline)) int timens_read_view(struct timens_view *v)
+ * With realtime_only, only what REALTIME reads is loaded (see
+ * timens_page_try_read_realtime) unless the slow path runs, which fills
+ * all of *v. Only the cold calls see copies of the view, so that in the
+ * fast path it can live in registers. */
+static inline __attribute__((always_inline)) int timens_read_view_of(struct timens_view *v, int realtime_only)
 {
 	const struct timens_page *p = __atomic_load_n(&timens_page, __ATOMIC_RELAXED);
 	struct timens_view copy;
+	int ok;
 
 	if (__builtin_expect(p == NULL, 0))
 		return 0;
-	if (__builtin_expect(!timens_page_try_read(p, v), 0)) {
+	ok = realtime_only ? timens_page_try_read_realtime(p, v) : timens_page_try_read(p, v);
+	/* A new seq is kept once: the slow path reads every field and keeps them. */
+	if (__builtin_expect(!ok || v->seq != __atomic_load_n(&timens_kept_seq, __ATOMIC_RELAXED), 0)) {
 		timens_read_slow(p, &copy);
 		*v = copy;
-	} else if (__builtin_expect(v->seq != __atomic_load_n(&timens_kept_seq, __ATOMIC_RELAXED), 0)) {
-		copy = *v;
-		timens_keep(&copy);
 	}
 	return 1;
+}
+
+static inline __attribute__((always_inline)) int timens_read_view(struct timens_view *v)
+{
+	return timens_read_view_of(v, 0);
 }
 
 /* The namespace's reading of clock ID from the host's in *ts, in place. */

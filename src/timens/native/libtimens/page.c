@@ -427,7 +427,7 @@ __attribute__((constructor)) static void timens_init(void)
 		__atomic_store_n(&timens_real_clock_gettime, fn, __ATOMIC_RELAXED);
 	if ((fn = dlsym(RTLD_NEXT, "gettimeofday")))
 		__atomic_store_n(&timens_real_gettimeofday, fn, __ATOMIC_RELAXED);
-	timens_bypass_vdso_patch();
+	timens_find_vdso();
 	why = map_page();
 	if (why)
 		timens_warn_once("no clock page for this time namespace", why,
