@@ -688,6 +688,20 @@ def test_signal_handlers_never_run_inside_a_write(make_page, compile_probe, no_s
     assert writes > 1000 and handled > 1000, proc.stdout
 
 
+# Whole seconds (time() adds them to the vDSO's time()), and not.
+@pytest.mark.parametrize("offset", [DAY, -DAY, DAY + 999_999_999, -DAY + 1])
+def test_time_turns_over_with_the_namespace_second(make_page, reader, offset):
+    """time() is the namespace's coarse REALTIME, truncated: never a second
+    early or late, whatever the offset's nanoseconds."""
+    r = reader(make_page(offset).path)
+    for _ in range(200):
+        before, value, after = r.read()["time"]
+        # The coarse clock lags REALTIME by up to a tick (4 ms at HZ=250).
+        low = (before + offset - 20_000_000) // NSEC_PER_SEC * NSEC_PER_SEC
+        assert low <= value <= after + offset, (before, value, after)
+    assert r.close() == (0, "")
+
+
 def test_advance_moves_every_clock_and_freeze_stops_realtime(make_page, reader):
     page = make_page(DAY)
     r = reader(page.path)
@@ -702,6 +716,7 @@ def test_advance_moves_every_clock_and_freeze_stops_realtime(make_page, reader):
     instant = 2_000_000_000 * NSEC_PER_SEC + 5
     page.freeze(instant)
     assert [r.read()["REALTIME"][1] for _ in range(3)] == [instant] * 3
+    assert r.read()["time"][1] == 2_000_000_000 * NSEC_PER_SEC
     start = time.time_ns()
     page.set_realtime_offset(-DAY)  # while frozen: moves the frozen instant, stays frozen
     end = time.time_ns()
@@ -741,7 +756,7 @@ def test_values_near_the_ends_of_time_saturate(tmp_path, compile_probe):
     proc = run_in(page.path, [compile_probe("rt_page"), "extreme"])
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     got = parse_lines(proc.stdout)
-    assert got["REALTIME"][0] == top and got["gettimeofday"][0] == top
+    assert got["REALTIME"][0] == top and got["gettimeofday"][0] == top and got["time"] == [top]
     assert got["MONOTONIC"][0] == top and got["BOOTTIME"][0] == top
 
 

@@ -7,9 +7,11 @@
  *   forktimer  a child's MONOTONIC timer "now + 100 s" after the parent
  *              made a REALTIME one: "left SECONDS"
  *   lines      per line on stdin, "CLOCK before value after" for REALTIME,
- *              MONOTONIC, MONOTONIC_RAW and BOOTTIME (host reads around)
+ *              time (its seconds in ns), MONOTONIC, MONOTONIC_RAW and
+ *              BOOTTIME (host REALTIME or the same clock read around)
  *   extreme    "CLOCK tv_sec" for REALTIME, MONOTONIC, BOOTTIME, and the
- *              gettimeofday seconds: no overflow near the ends of time
+ *              gettimeofday and time() seconds: no overflow near the ends
+ *              of time
  *   futex      waits on the page's wake word (TIMENS_PAGE, shared futex):
  *              "waiting", then "woken" or "timeout" after 20 s
  *   sigwrite   clock_settime in a loop for a second while a 20 kHz signal
@@ -90,9 +92,15 @@ static void bracket(const char *name, clockid_t id)
 static void lines(void)
 {
 	char line[64];
+	int64_t before, after;
+	time_t t;
 
 	while (fgets(line, sizeof(line), stdin)) {
 		bracket("REALTIME", CLOCK_REALTIME);
+		before = host_ns(CLOCK_REALTIME);
+		t = time(NULL);
+		after = host_ns(CLOCK_REALTIME);
+		printf("time %lld %lld %lld\n", (long long)before, (long long)t * NSEC_PER_SEC, (long long)after);
 		bracket("MONOTONIC", CLOCK_MONOTONIC);
 		bracket("MONOTONIC_RAW", CLOCK_MONOTONIC_RAW);
 		bracket("BOOTTIME", CLOCK_BOOTTIME);
@@ -116,6 +124,7 @@ static void extreme(void)
 	}
 	gettimeofday(&tv, NULL);
 	printf("gettimeofday %lld %ld\n", (long long)tv.tv_sec, (long)tv.tv_usec);
+	printf("time %lld\n", (long long)time(NULL));
 }
 
 static void futex_wait(void)
