@@ -33,56 +33,66 @@ struct timens_view {
 	int64_t frozen_sec, frozen_nsec;
 };
 
-/* The fields as they stand, unchecked: the body of a seqlock read, or a
- * last resort when a writer died inside (each field is old or new). */
+/* Which fields a read needs (the commonest reads need one clock's). */
+#define TIMENS_VIEW_REALTIME 0x1u   /* flags, REALTIME offset, frozen instant */
+#define TIMENS_VIEW_MONOTONIC 0x2u
+#define TIMENS_VIEW_BOOTTIME 0x4u
+#define TIMENS_VIEW_ALL 0x7u
+
+/* The fields WANT names as they stand, unchecked: the body of a seqlock
+ * read, or a last resort when a writer died inside (each field is old or
+ * new). Fields not wanted read 0; the frozen instant is loaded only while
+ * FROZEN unless all is wanted. WANT is a constant in every caller, so
+ * each read compiles to its own loads. */
+static inline __attribute__((always_inline)) void timens_page_load_some(const struct timens_page *p,
+									struct timens_view *v, unsigned int want)
+{
+	v->flags = __atomic_load_n(&p->flags, __ATOMIC_RELAXED);
+	v->realtime_sec = v->realtime_nsec = v->frozen_sec = v->frozen_nsec = 0;
+	if (want & TIMENS_VIEW_REALTIME) {
+		v->realtime_sec = __atomic_load_n(&p->realtime_sec, __ATOMIC_RELAXED);
+		v->realtime_nsec = __atomic_load_n(&p->realtime_nsec, __ATOMIC_RELAXED);
+		if (want == TIMENS_VIEW_ALL || __builtin_expect(v->flags & TIMENS_FLAG_FROZEN, 0)) {
+			v->frozen_sec = __atomic_load_n(&p->frozen_sec, __ATOMIC_RELAXED);
+			v->frozen_nsec = __atomic_load_n(&p->frozen_nsec, __ATOMIC_RELAXED);
+		}
+	}
+	v->monotonic_sec = v->monotonic_nsec = 0;
+	if (want & TIMENS_VIEW_MONOTONIC) {
+		v->monotonic_sec = __atomic_load_n(&p->monotonic_sec, __ATOMIC_RELAXED);
+		v->monotonic_nsec = __atomic_load_n(&p->monotonic_nsec, __ATOMIC_RELAXED);
+	}
+	v->boottime_sec = v->boottime_nsec = 0;
+	if (want & TIMENS_VIEW_BOOTTIME) {
+		v->boottime_sec = __atomic_load_n(&p->boottime_sec, __ATOMIC_RELAXED);
+		v->boottime_nsec = __atomic_load_n(&p->boottime_nsec, __ATOMIC_RELAXED);
+	}
+}
+
 static inline void timens_page_load(const struct timens_page *p, struct timens_view *v)
 {
-	v->flags = __atomic_load_n(&p->flags, __ATOMIC_RELAXED);
-	v->realtime_sec = __atomic_load_n(&p->realtime_sec, __ATOMIC_RELAXED);
-	v->realtime_nsec = __atomic_load_n(&p->realtime_nsec, __ATOMIC_RELAXED);
-	v->monotonic_sec = __atomic_load_n(&p->monotonic_sec, __ATOMIC_RELAXED);
-	v->monotonic_nsec = __atomic_load_n(&p->monotonic_nsec, __ATOMIC_RELAXED);
-	v->boottime_sec = __atomic_load_n(&p->boottime_sec, __ATOMIC_RELAXED);
-	v->boottime_nsec = __atomic_load_n(&p->boottime_nsec, __ATOMIC_RELAXED);
-	v->frozen_sec = __atomic_load_n(&p->frozen_sec, __ATOMIC_RELAXED);
-	v->frozen_nsec = __atomic_load_n(&p->frozen_nsec, __ATOMIC_RELAXED);
+	timens_page_load_some(p, v, TIMENS_VIEW_ALL);
 }
 
-/* One attempt: 1 with *v filled if the snapshot is consistent, 0 if a
- * writer was inside (the caller tries again or falls back). */
+/* One attempt: 1 with the fields WANT names in *v if the snapshot is
+ * consistent, 0 if a writer was inside (the caller tries again or falls
+ * back). */
+static inline __attribute__((always_inline)) int timens_page_try_read_some(const struct timens_page *p,
+									   struct timens_view *v, unsigned int want)
+{
+	uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+
+	if (__builtin_expect(seq & 1u, 0))
+		return 0;
+	v->seq = seq;
+	timens_page_load_some(p, v, want);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __builtin_expect(__atomic_load_n(&p->seq, __ATOMIC_RELAXED) == seq, 1);
+}
+
 static inline int timens_page_try_read(const struct timens_page *p, struct timens_view *v)
 {
-	uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
-
-	if (__builtin_expect(seq & 1u, 0))
-		return 0;
-	v->seq = seq;
-	timens_page_load(p, v);
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	return __builtin_expect(__atomic_load_n(&p->seq, __ATOMIC_RELAXED) == seq, 1);
-}
-
-/* The same for REALTIME alone: seq, flags and the REALTIME offset, the
- * frozen instant only while frozen; MONOTONIC and BOOTTIME are not read.
- * Fewer loads for the commonest reads. */
-static inline int timens_page_try_read_realtime(const struct timens_page *p, struct timens_view *v)
-{
-	uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
-
-	if (__builtin_expect(seq & 1u, 0))
-		return 0;
-	v->seq = seq;
-	v->flags = __atomic_load_n(&p->flags, __ATOMIC_RELAXED);
-	v->realtime_sec = __atomic_load_n(&p->realtime_sec, __ATOMIC_RELAXED);
-	v->realtime_nsec = __atomic_load_n(&p->realtime_nsec, __ATOMIC_RELAXED);
-	if (__builtin_expect(v->flags & TIMENS_FLAG_FROZEN, 0)) {
-		v->frozen_sec = __atomic_load_n(&p->frozen_sec, __ATOMIC_RELAXED);
-		v->frozen_nsec = __atomic_load_n(&p->frozen_nsec, __ATOMIC_RELAXED);
-	} else {
-		v->frozen_sec = v->frozen_nsec = 0;  /* unused; never left undefined */
-	}
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	return __builtin_expect(__atomic_load_n(&p->seq, __ATOMIC_RELAXED) == seq, 1);
+	return timens_page_try_read_some(p, v, TIMENS_VIEW_ALL);
 }
 
 /*

@@ -40,7 +40,7 @@ static inline __attribute__((always_inline)) int namespace_now(clockid_t id, str
 
 	if (__builtin_expect(ret != 0, 0))
 		return host_failed(ret);
-	if (timens_read_view_of(&v, __builtin_constant_p(id) && timens_clock_in(id, TIMENS_REALTIME_CLOCKS)))
+	if (timens_read_view_of(&v, TIMENS_VIEW_OF(id)))
 		timens_view_clock(&v, id, ts);
 	return 0;
 }
@@ -51,15 +51,23 @@ static __attribute__((noinline)) int page_clock_gettime(clockid_t id, struct tim
 	return namespace_now(id, ts);
 }
 
+/* The commonest reads, each with only its clock's fields. */
 static __attribute__((noinline)) int realtime_clock_gettime(struct timespec *ts)
 {
 	return namespace_now(CLOCK_REALTIME, ts);
+}
+
+static __attribute__((noinline)) int monotonic_clock_gettime(struct timespec *ts)
+{
+	return namespace_now(CLOCK_MONOTONIC, ts);
 }
 
 TIMENS_EXPORT int clock_gettime(clockid_t id, struct timespec *ts)
 {
 	if (__builtin_expect(id == CLOCK_REALTIME, 1))
 		return realtime_clock_gettime(ts);
+	if (id == CLOCK_MONOTONIC)
+		return monotonic_clock_gettime(ts);
 	if (!timens_clock_in(id, TIMENS_PAGE_CLOCKS))
 		return __atomic_load_n(&timens_real_clock_gettime, __ATOMIC_RELAXED)(id, ts);
 	return page_clock_gettime(id, ts);
@@ -99,7 +107,7 @@ TIMENS_EXPORT time_t time(time_t *out)
 	time_t (*host)(time_t *) = __atomic_load_n(&timens_host_time, __ATOMIC_RELAXED);
 	struct timens_view v;
 	struct timespec ts;
-	int paged = timens_read_view_of(&v, 1);
+	int paged = timens_read_view_of(&v, TIMENS_VIEW_REALTIME);
 	int64_t sec;
 	int ret;
 

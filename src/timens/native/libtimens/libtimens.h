@@ -116,22 +116,20 @@ void timens_keep(const struct timens_view *v);
  * as it stands). Never host time: that would jump by the whole offset. */
 void timens_read_slow(const struct timens_page *p, struct timens_view *v);
 
-/* The page's view: 0 if there is no page (host time), else 1 with *v.
- * With realtime_only, only what REALTIME reads is loaded (see
- * timens_page_try_read_realtime) unless the slow path runs, which fills
- * all of *v. Only the cold calls see copies of the view, so that in the
- * fast path it can live in registers. */
-static inline __attribute__((always_inline)) int timens_read_view_of(struct timens_view *v, int realtime_only)
+/* The page's view: 0 if there is no page (host time), else 1 with *v:
+ * the fields WANT names (timens_page_load_some), or all of them if the
+ * slow path ran. Only the cold calls see copies of the view, so that in
+ * the fast path it can live in registers. */
+static inline __attribute__((always_inline)) int timens_read_view_of(struct timens_view *v, unsigned int want)
 {
 	const struct timens_page *p = __atomic_load_n(&timens_page, __ATOMIC_RELAXED);
 	struct timens_view copy;
-	int ok;
 
 	if (__builtin_expect(p == NULL, 0))
 		return 0;
-	ok = realtime_only ? timens_page_try_read_realtime(p, v) : timens_page_try_read(p, v);
 	/* A new seq is kept once: the slow path reads every field and keeps them. */
-	if (__builtin_expect(!ok || v->seq != __atomic_load_n(&timens_kept_seq, __ATOMIC_RELAXED), 0)) {
+	if (__builtin_expect(!timens_page_try_read_some(p, v, want) ||
+			     v->seq != __atomic_load_n(&timens_kept_seq, __ATOMIC_RELAXED), 0)) {
 		timens_read_slow(p, &copy);
 		*v = copy;
 	}
@@ -140,8 +138,16 @@ static inline __attribute__((always_inline)) int timens_read_view_of(struct time
 
 static inline __attribute__((always_inline)) int timens_read_view(struct timens_view *v)
 {
-	return timens_read_view_of(v, 0);
+	return timens_read_view_of(v, TIMENS_VIEW_ALL);
 }
+
+/* The fields a read of clock ID needs; all of them if ID is not a constant. */
+#define TIMENS_VIEW_OF(id)                                                           \
+	(!__builtin_constant_p(id)                            ? TIMENS_VIEW_ALL       \
+	 : timens_clock_in((id), TIMENS_REALTIME_CLOCKS)      ? TIMENS_VIEW_REALTIME  \
+	 : timens_clock_in((id), TIMENS_MONOTONIC_CLOCKS)     ? TIMENS_VIEW_MONOTONIC \
+	 : timens_clock_in((id), TIMENS_BOOTTIME_CLOCKS)      ? TIMENS_VIEW_BOOTTIME  \
+							      : TIMENS_VIEW_ALL)
 
 /* The namespace's reading of clock ID from the host's in *ts, in place. */
 static inline void timens_view_clock(const struct timens_view *v, clockid_t id, struct timespec *ts)
