@@ -199,6 +199,22 @@ def test_injected_code_follows_freeze_and_advances(programs, tmp_path):
     assert readings(go.stdout)["time.Now"][0] == frozen * NSEC + 5, go.stdout
 
 
+@pytest.mark.parametrize("offset", [DAY, DAY + NSEC - 1, -DAY + 1])
+def test_injected_time_turns_over_with_the_namespace_second(programs, tmp_path, offset):
+    """time() is the namespace's coarse REALTIME, truncated, whether the
+    offset is whole seconds (added to the original time()) or not."""
+    page = page_with(tmp_path, realtime=offset)
+    for kind in ("glibc-static", "musl-static"):
+        for _ in range(3):
+            proc = subprocess.run([TRACER, "run", page, "--", programs[kind], "read"], capture_output=True,
+                                  text=True, timeout=30)
+            got = readings(proc.stdout)
+            # Read before time(): namespace REALTIME; after it: host coarse seconds.
+            earlier, (seconds, host_after) = got["clock_gettime"][0], got["time"]
+            # The coarse clock lags REALTIME by up to a tick (4 ms at HZ=250).
+            assert (earlier - 20_000_000) // NSEC <= seconds <= (host_after * NSEC + NSEC + offset) // NSEC, got
+
+
 def test_switch_turns_the_patch_off(programs):
     proc = run_in_namespace(programs["glibc-static"], "read", env={**os.environ, "TIMENS_VDSO_PATCH": "0"})
     assert_shifted(proc.stdout, 0, ["clock_gettime"])

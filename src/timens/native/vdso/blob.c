@@ -60,7 +60,9 @@ __asm__(".pushsection .text.head,\"ax\",@progbits\n"
 	"timens_blob_end:\n"
 	".popsection\n");
 
-static int read_view(struct timens_view *v)
+/* The fields WANT names (timens_page_read.h); 0: host time. Inlined, so
+ * each clock's read loads only its own fields. */
+static inline __attribute__((always_inline)) int read_view(struct timens_view *v, unsigned int want)
 {
 	const struct timens_page *p = (const struct timens_page *)__atomic_load_n(&timens_blob_head.page,
 										  __ATOMIC_RELAXED);
@@ -69,7 +71,7 @@ static int read_view(struct timens_view *v)
 	if (p == 0)
 		return 0;
 	for (spins = 0; spins < SPIN_LIMIT; spins++) {
-		if (timens_page_try_read(p, v))
+		if (timens_page_try_read_some(p, v, want))
 			return 1;
 		__builtin_ia32_pause();
 	}
@@ -82,14 +84,21 @@ static void shift(int id, struct kts *ts)
 	struct timens_view v;
 	int64_t sec = ts->tv_sec, nsec = ts->tv_nsec;
 
-	if (!(bit & (REALTIME_SET | MONOTONIC_SET | BOOTTIME_SET)) || !read_view(&v))
-		return;
-	if (bit & REALTIME_SET)
+	if (bit & REALTIME_SET) {
+		if (!read_view(&v, TIMENS_VIEW_REALTIME))
+			return;
 		timens_view_realtime(&v, &sec, &nsec);
-	else if (bit & MONOTONIC_SET)
+	} else if (bit & MONOTONIC_SET) {
+		if (!read_view(&v, TIMENS_VIEW_MONOTONIC))
+			return;
 		timens_add_saturating(&sec, &nsec, v.monotonic_sec, v.monotonic_nsec);
-	else
+	} else if (bit & BOOTTIME_SET) {
+		if (!read_view(&v, TIMENS_VIEW_BOOTTIME))
+			return;
 		timens_add_saturating(&sec, &nsec, v.boottime_sec, v.boottime_nsec);
+	} else {
+		return;
+	}
 	ts->tv_sec = sec;
 	ts->tv_nsec = nsec;
 }
@@ -125,14 +134,24 @@ int timens_blob_gettimeofday(struct ktv *tv, void *tz)
 	return 0;
 }
 
-/* Seconds of the coarse clock, as the kernel's time(). */
+/* Seconds of the coarse clock, as the kernel's time(): with an offset of
+ * whole seconds, the original time() plus them, as libtimens.so does. */
 long timens_blob_time(long *t)
 {
+	struct timens_view v;
 	struct kts ts;
+	int64_t sec;
 
-	if (timens_blob_clock_gettime(CLOCK_REALTIME_COARSE, &ts) != 0)
+	if (read_view(&v, TIMENS_VIEW_REALTIME) && v.realtime_nsec == 0 && !(v.flags & TIMENS_FLAG_FROZEN)) {
+		sec = ((time_fn)timens_blob_head.orig_time)(0);
+		if (__builtin_add_overflow(sec, v.realtime_sec, &sec))
+			sec = v.realtime_sec < 0 ? INT64_MIN : INT64_MAX;
+	} else if (timens_blob_clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0) {
+		sec = ts.tv_sec;
+	} else {
 		return ((time_fn)timens_blob_head.orig_time)(t);
+	}
 	if (t != 0)
-		*t = ts.tv_sec;
-	return ts.tv_sec;
+		*t = sec;
+	return sec;
 }
