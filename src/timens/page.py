@@ -12,14 +12,13 @@ import errno
 import os
 import stat
 from collections import namedtuple
-from pathlib import Path
 
 from .errors import TimensError
 from .values import NSEC_PER_SEC, join_ns, split_ns  # noqa: F401  (part of this module's API)
 
-NATIVE = Path(__file__).parent / "native"
-HEADER = NATIVE / "timens_page.h"
-WRITER = NATIVE / "libtimens-page.so"
+NATIVE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native")
+HEADER = os.path.join(NATIVE, "timens_page.h")
+WRITER = os.path.join(NATIVE, "libtimens-page.so")
 
 _STRINGS = ("TIMENS_PAGES_SUBDIR", "TIMENS_DEFAULT_RUNDIR")
 
@@ -40,7 +39,8 @@ def _parse_header(text):
 
 
 #: Every TIMENS_PAGE_* / TIMENS_OFF_* number and the two path strings.
-LAYOUT = _parse_header(HEADER.read_text())
+with open(HEADER) as _header:
+    LAYOUT = _parse_header(_header.read())
 
 PAGE_MAGIC = LAYOUT["TIMENS_PAGE_MAGIC"]
 PAGE_VERSION = LAYOUT["TIMENS_PAGE_VERSION"]
@@ -83,7 +83,15 @@ class PageBusy(PageError):
 
 def page_path(rundir, inode):
     """Where the page of the time namespace with nsfs inode INODE lives."""
-    return Path(rundir) / PAGES_SUBDIR / str(int(inode))
+    return _path(rundir) / PAGES_SUBDIR / str(int(inode))
+
+
+def _path(path):
+    """PATH as a pathlib.Path, imported only here: it is slow to import, and a
+    `timens run` without a page never needs it."""
+    from pathlib import Path
+
+    return Path(path)
 
 
 _writer = None
@@ -142,7 +150,7 @@ class ClockPage:
     """An open clock page. Use ``create`` or ``open``; close it when done."""
 
     def __init__(self, path, fd, writable):
-        self.path = Path(path)
+        self.path = _path(path)
         self._fd = fd
         self.writable = writable
 
@@ -155,7 +163,7 @@ class ClockPage:
         temporary file in the same directory and linked into place, so a
         reader never sees a partial page and two creators cannot both win.
         """
-        path = Path(path)
+        path = _path(path)
         sec, nsec = _parts(realtime_offset_ns, "REALTIME offset")
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -178,7 +186,7 @@ class ClockPage:
 
         O_NONBLOCK: a FIFO planted where a page should be must not hang us.
         """
-        path = Path(path)
+        path = _path(path)
         flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC | os.O_NONBLOCK
         fd = os.open(path, flags)
         try:

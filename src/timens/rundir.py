@@ -18,6 +18,7 @@ from . import errors
 from .page import DEFAULT_RUNDIR, PAGES_SUBDIR, page_path
 
 NAME_MAX = 64
+META_SUBDIR = "meta"
 DIR_MODE, PRIVATE_DIR_MODE, FILE_MODE = 0o755, 0o700, 0o644
 
 
@@ -82,7 +83,7 @@ class RunDir:
 
     @property
     def meta_dir(self):
-        return self.path / "meta"
+        return self.path / META_SUBDIR
 
     @property
     def pages_dir(self):

@@ -8,11 +8,8 @@ page is stale: `sweep` removes it, so that no new namespace reads an old
 namespace's REALTIME. create, run and list sweep.
 """
 import os
-import re
 
 from . import kernel
-
-_NS_LINK = re.compile(r"time:\[(\d+)\]")
 
 
 def holders(wanted):
@@ -29,9 +26,9 @@ def holders(wanted):
     if wanted <= found.keys():
         return found
     for root, mount_point in kernel.mounts():
-        match = _NS_LINK.fullmatch(root)
-        if match and int(match.group(1)) in wanted:
-            found.setdefault(int(match.group(1)), mount_point)
+        inode = kernel.time_ns_inode(root)
+        if inode in wanted:
+            found.setdefault(inode, mount_point)
     for pid in pids:
         if wanted <= found.keys():
             break
@@ -42,11 +39,11 @@ def holders(wanted):
         for fd in fds:
             path = kernel.proc(pid, "fd", fd)
             try:
-                match = _NS_LINK.fullmatch(os.readlink(path))
+                inode = kernel.time_ns_inode(os.readlink(path))
             except OSError:
                 continue
-            if match and int(match.group(1)) in wanted:
-                found.setdefault(int(match.group(1)), path)
+            if inode in wanted:
+                found.setdefault(inode, path)
     return found
 
 
@@ -84,17 +81,21 @@ def is_stale(page_ns_id, namespace_id):
     return bool(page_ns_id and namespace_id and page_ns_id != namespace_id)
 
 
-_TEMPORARY = re.compile(r"\..+\.(\d+)\.[0-9a-f]+\.tmp")  # .NAME.PID.RANDOM.tmp, as writers name them
+_TEMPORARY = r"\..+\.(\d+)\.[0-9a-f]+\.tmp"  # .NAME.PID.RANDOM.tmp, as writers name them
 
 
 def sweep_temporaries(directory):
     """Remove the temporary files of writers that died (killed mid-write)."""
     try:
-        names = os.listdir(directory)
+        names = [n for n in os.listdir(directory) if n.startswith(".") and n.endswith(".tmp")]
     except OSError:
         return
+    if not names:
+        return
+    import re  # only now: most runs find nothing to sweep
+
     for name in names:
-        match = _TEMPORARY.fullmatch(name)
+        match = re.fullmatch(_TEMPORARY, name)
         if match and not kernel.process_exists(int(match.group(1))):
             try:
                 os.unlink(os.path.join(directory, name))
@@ -103,19 +104,24 @@ def sweep_temporaries(directory):
 
 
 def sweep(rundir):
-    """Remove the stale pages of RUNDIR (those the caller may remove), and
-    what writers killed mid-write left there."""
-    for directory in (rundir.pages_dir, rundir.meta_dir):
+    """Remove the stale pages of RUNDIR (a RunDir or its path; those pages the
+    caller may remove), and what writers killed mid-write left there."""
+    from .page import PAGES_SUBDIR, page_path
+    from .rundir import META_SUBDIR
+
+    rundir = os.fspath(getattr(rundir, "path", rundir))
+    pages_dir = os.path.join(rundir, PAGES_SUBDIR)
+    for directory in (pages_dir, os.path.join(rundir, META_SUBDIR)):
         sweep_temporaries(directory)
     try:
-        inodes = [int(e.name) for e in os.scandir(rundir.pages_dir) if e.name.isdigit()]
+        inodes = [int(e.name) for e in os.scandir(pages_dir) if e.name.isdigit()]
     except OSError:
         return
     if not inodes:
         return
     alive = holders(inodes)
     for inode in inodes:
-        path = rundir.page_file(inode)
+        path = page_path(rundir, inode)
         made_for = page_id(path)
         if made_for is None:
             continue  # no page (a FIFO, a directory, gone): not ours to remove
