@@ -136,10 +136,10 @@ def ns_id(fd):
 def above_stdio(fd):
     """FD moved to 3 or above. When timens runs with stdin (say) closed, a
     namespace fd can land on 0, where a child's redirections would clobber it."""
-    import fcntl
-
     if fd > 2:
         return fd
+    import fcntl
+
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
     os.close(fd)
     return new
