@@ -11,16 +11,35 @@ that timens behaves the same on the host and nested inside a namespace.
 import os
 import subprocess
 import time
+from collections import namedtuple
 
 from . import errors, kernel, process, stale
 from .errors import boundary
-from .offsets import (  # noqa: F401  (Offsets, caller_page_path, REALTIME_LIMIT_NS: part of this module's API)
-    REALTIME_LIMIT_NS, Offsets, as_value, caller_page_path, caller_realtime_offset, check_realtime, resolve_offsets,
+from .offsets import (  # noqa: F401  (caller_page_path, REALTIME_LIMIT_NS: part of this module's API)
+    REALTIME_LIMIT_NS, as_value, caller_page_path, caller_realtime_offset, check_realtime, kernel_offsets,
+    realtime_offset,
 )
 from .page import ClockPage, PageBusy, PageError
 from .rundir import RunDir, trusted_rundir, validate_name
 from .spawn import pop_preload
 from .values import INSTANT, KERNEL_CLOCKS, TARGET, join_ns
+
+class Offsets(namedtuple("Offsets", "monotonic boottime realtime", defaults=(0, 0, None))):
+    """Offsets in nanoseconds against the host's clocks (not the caller's).
+
+    realtime is None when the namespace has no clock page (host REALTIME).
+    """
+
+    __slots__ = ()
+
+    def as_json(self):
+        return {"monotonic_ns": self.monotonic, "boottime_ns": self.boottime, "realtime_ns": self.realtime}
+
+
+def resolve_offsets(monotonic=None, boottime=None, realtime=None):
+    """Turn what the user asked into host-relative offsets, checking the ranges."""
+    return Offsets(**kernel_offsets(monotonic, boottime), realtime=realtime_offset(realtime))
+
 
 class TimeNamespace:
     """A kernel time namespace held open by file descriptor.

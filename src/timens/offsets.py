@@ -7,7 +7,6 @@ this module, so it imports the clock page only when the caller runs with one.
 """
 import os
 import time
-from collections import namedtuple
 
 from . import errors, kernel
 from .values import INSTANT, KERNEL_CLOCKS, NSEC_PER_SEC, OFFSET, TARGET, ClockValue, format_offset, parse_clock_value
@@ -15,18 +14,6 @@ from .values import INSTANT, KERNEL_CLOCKS, NSEC_PER_SEC, OFFSET, TARGET, ClockV
 # REALTIME inside must stay representable as signed 64-bit nanoseconds
 # (1677-09-21 to 2262-04-11), as the kernel, Go and most runtimes assume.
 REALTIME_LIMIT_NS = (2**63 - 1) // NSEC_PER_SEC * NSEC_PER_SEC
-
-
-class Offsets(namedtuple("Offsets", "monotonic boottime realtime", defaults=(0, 0, None))):
-    """Offsets in nanoseconds against the host's clocks (not the caller's).
-
-    realtime is None when the namespace has no clock page (host REALTIME).
-    """
-
-    __slots__ = ()
-
-    def as_json(self):
-        return {"monotonic_ns": self.monotonic, "boottime_ns": self.boottime, "realtime_ns": self.realtime}
 
 
 def as_value(value, clock):
@@ -81,8 +68,9 @@ def caller_realtime_offset():
         return 0
 
 
-def resolve_offsets(monotonic=None, boottime=None, realtime=None):
-    """Turn what the user asked into host-relative offsets, checking the ranges."""
+def kernel_offsets(monotonic=None, boottime=None):
+    """What the user asked of MONOTONIC and BOOTTIME as host-relative offsets
+    in ns, checked against the kernel's range: {clock: ns}."""
     own = kernel.own_clocks()
     kernel_offsets = {}
     for clock, value in zip(KERNEL_CLOCKS, (monotonic, boottime)):
@@ -97,6 +85,12 @@ def resolve_offsets(monotonic=None, boottime=None, realtime=None):
             offset = own_offset + value.ns
         kernel.check_kernel_offset(clock, offset, str(value or format_offset(offset)), root_reading)
         kernel_offsets[clock] = offset
+    return kernel_offsets
+
+
+def realtime_offset(realtime=None):
+    """What the user asked of REALTIME as a host-relative offset in ns,
+    checked against its range; None: host REALTIME (no clock page)."""
     realtime = as_value(realtime, "realtime")
     own_rt = caller_realtime_offset()
     host_now = time.time_ns() - own_rt
@@ -108,7 +102,7 @@ def resolve_offsets(monotonic=None, boottime=None, realtime=None):
         rt_offset = own_rt + realtime.ns
     if rt_offset is not None:
         check_realtime(rt_offset, str(realtime or format_offset(rt_offset)), host_now)
-    return Offsets(kernel_offsets["monotonic"], kernel_offsets["boottime"], rt_offset)
+    return rt_offset
 
 
 def check_realtime(offset, shown, host_now):

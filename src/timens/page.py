@@ -1,6 +1,6 @@
 """The clock page: one shared 4 KiB file per time namespace.
 
-The layout lives in one place, ``native/timens_page.h``; this module parses
+The layout lives in one place, ``native/timens_page.h``; `layout.py` parses
 its ``#define`` lines at import, so no offset is written twice. Every write
 and every consistent read goes through the one C writer, page_write.c, built
 alone as ``native/libtimens-page.so`` (no constructor, no interposers) and
@@ -16,46 +16,12 @@ from collections import namedtuple
 from .errors import TimensError
 from .values import NSEC_PER_SEC, join_ns, split_ns  # noqa: F401  (part of this module's API)
 
-NATIVE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native")
-HEADER = os.path.join(NATIVE, "timens_page.h")
+from .layout import (  # noqa: F401  (part of this module's API)
+    DEFAULT_RUNDIR, FLAG_FROZEN, HEADER, LAYOUT, NATIVE, OFF_GENERATION, OFF_MAGIC, OFF_NS_ID, OFF_REALTIME_NSEC,
+    OFF_REALTIME_SEC, OFF_SEQ, OFF_VERSION, OFF_WAKE, PAGE_MAGIC, PAGE_SIZE, PAGE_VERSION, PAGES_SUBDIR,
+)
+
 WRITER = os.path.join(NATIVE, "libtimens-page.so")
-
-_STRINGS = ("TIMENS_PAGES_SUBDIR", "TIMENS_DEFAULT_RUNDIR")
-
-
-def _parse_header(text):
-    """The header's one-line defines: TIMENS_PAGE_*/OFF_*/FLAG_* numbers, two paths."""
-    layout = {}
-    for line in text.splitlines():
-        words = line.split(None, 2)
-        if len(words) != 3 or words[0] != "#define":
-            continue
-        name, value = words[1], words[2].strip()
-        if name.startswith(("TIMENS_PAGE_", "TIMENS_OFF_", "TIMENS_FLAG_")):
-            layout[name] = int(value, 0)
-        elif name in _STRINGS and len(value) >= 2 and value[0] == value[-1] == '"':
-            layout[name] = value[1:-1]
-    return layout
-
-
-#: Every TIMENS_PAGE_* / TIMENS_OFF_* number and the two path strings.
-with open(HEADER) as _header:
-    LAYOUT = _parse_header(_header.read())
-
-PAGE_MAGIC = LAYOUT["TIMENS_PAGE_MAGIC"]
-PAGE_VERSION = LAYOUT["TIMENS_PAGE_VERSION"]
-PAGE_SIZE = LAYOUT["TIMENS_PAGE_SIZE"]
-OFF_MAGIC = LAYOUT["TIMENS_OFF_MAGIC"]
-OFF_VERSION = LAYOUT["TIMENS_OFF_VERSION"]
-OFF_SEQ = LAYOUT["TIMENS_OFF_SEQ"]
-OFF_REALTIME_SEC = LAYOUT["TIMENS_OFF_REALTIME_SEC"]
-OFF_REALTIME_NSEC = LAYOUT["TIMENS_OFF_REALTIME_NSEC"]
-OFF_GENERATION = LAYOUT["TIMENS_OFF_GENERATION"]
-OFF_NS_ID = LAYOUT["TIMENS_OFF_NS_ID"]
-OFF_WAKE = LAYOUT["TIMENS_OFF_WAKE"]
-FLAG_FROZEN = LAYOUT["TIMENS_FLAG_FROZEN"]
-PAGES_SUBDIR = LAYOUT["TIMENS_PAGES_SUBDIR"]
-DEFAULT_RUNDIR = LAYOUT["TIMENS_DEFAULT_RUNDIR"]
 
 # enum timens_page_op in native/page_write.h
 _OP_SET_OFFSET, _OP_SET_NOW, _OP_FREEZE, _OP_FREEZE_NOW, _OP_UNFREEZE, _OP_ADVANCE = range(1, 7)

@@ -15,7 +15,7 @@ import os
 import stat
 
 from . import errors
-from .page import DEFAULT_RUNDIR, PAGES_SUBDIR, page_path
+from .layout import DEFAULT_RUNDIR, PAGES_SUBDIR
 
 NAME_MAX = 64
 META_SUBDIR = "meta"
@@ -96,6 +96,8 @@ class RunDir:
         return self.meta_dir / (validate_name(name) + ".json")
 
     def page_file(self, inode):
+        from .page import page_path
+
         return page_path(self.path, inode)
 
     def ensure(self, *subdirs):

@@ -54,15 +54,15 @@ def run_in_new_namespace(cmd, *, monotonic=None, boottime=None, realtime=None, f
     runs with a REALTIME offset), or its user namespace must hold it while
     the command stays outside (root without CAP_SYS_TIME nesting timens).
     """
-    from .offsets import resolve_offsets
+    from .offsets import kernel_offsets, realtime_offset
 
     if freeze or realtime is not None:
         return None
     try:
-        offsets = resolve_offsets(monotonic, boottime)
-        if offsets.realtime is not None:
+        offsets = kernel_offsets(monotonic, boottime)
+        if realtime_offset() is not None:
             return None
-        map_user, words = kernel.plan_namespace({"monotonic": offsets.monotonic, "boottime": offsets.boottime})
+        map_user, words = kernel.plan_namespace(offsets)
         if map_user and not kernel.must_join_user_namespace():
             return None
         from . import stale

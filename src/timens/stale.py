@@ -106,7 +106,7 @@ def sweep_temporaries(directory):
 def sweep(rundir):
     """Remove the stale pages of RUNDIR (a RunDir or its path; those pages the
     caller may remove), and what writers killed mid-write left there."""
-    from .page import PAGES_SUBDIR, page_path
+    from .layout import PAGES_SUBDIR
     from .rundir import META_SUBDIR
 
     rundir = os.fspath(getattr(rundir, "path", rundir))
@@ -119,6 +119,8 @@ def sweep(rundir):
         return
     if not inodes:
         return
+    from .page import page_path
+
     alive = holders(inodes)
     for inode in inodes:
         path = page_path(rundir, inode)

@@ -14,7 +14,6 @@ Offsets and targets are read without `re` (a tenth of `timens run`'s
 start-up); dates import it when they need it.
 """
 import os
-from collections import namedtuple
 
 from .errors import BadValue
 
@@ -52,14 +51,28 @@ REALTIME_HELP = (
 )
 
 
-class ClockValue(namedtuple("ClockValue", "kind ns text", defaults=("",))):
-    """What the user asked for one clock: kind is offset, target or instant.
+class ClockValue(tuple):
+    """What the user asked for one clock: kind is offset, target or instant;
+    ns its nanoseconds; text what the user wrote ("" if made in code).
 
-    (A namedtuple rather than typing.NamedTuple: `typing` is slow to import,
-    and every `timens run` pays for its imports.)
+    (The tuple a namedtuple would be, written out: `collections` is slow to
+    import, and every `timens run` pays for its imports.)
     """
 
     __slots__ = ()
+
+    def __new__(cls, kind, ns, text=""):
+        return tuple.__new__(cls, (kind, ns, text))
+
+    kind = property(lambda self: self[0])
+    ns = property(lambda self: self[1])
+    text = property(lambda self: self[2])
+
+    def __getnewargs__(self):  # for pickle and copy
+        return tuple(self)
+
+    def __repr__(self):
+        return f"ClockValue(kind={self.kind!r}, ns={self.ns!r}, text={self.text!r})"
 
     def __str__(self):
         return self.text or format_offset(self.ns)
