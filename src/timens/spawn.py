@@ -98,7 +98,7 @@ class NewNamespaceChild:
             self.pid = os.posix_spawn(
                 kernel.HELPER, argv + ["-e", str(err_write), "--", *cmd], env,
                 file_actions=[(os.POSIX_SPAWN_DUP2, err_write, err_write)],  # same fd: stays open across exec
-                setpgroup=process_group, setsigdef=_RESTORED_SIGNALS,
+                setsigdef=_RESTORED_SIGNALS, **({} if process_group is None else {"setpgroup": process_group}),
             )
             os.close(err_write)
             err_write = None
