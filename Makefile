@@ -9,8 +9,11 @@ STAMP := $(VENV)/.timens-installed
 # gcc builds libtimens.so and the test probes; util-linux gives unshare and
 # setpriv; perl, tcl and nodejs are runtimes the REALTIME tests read dates from;
 # libfaketime is the peer the benchmark compares against; openssl makes the
-# certificate that the pytest plugin's TLS test lets expire.
-DEBIAN_PACKAGES := gcc libc6-dev make util-linux procps python3-venv perl tcl nodejs libfaketime openssl
+# certificate that the pytest plugin's TLS test lets expire. docker.io,
+# podman, containerd and runc are the engines the timens-runtime tests
+# start; busybox-static is the base of the image they run.
+DEBIAN_PACKAGES := gcc libc6-dev make util-linux procps python3-venv perl tcl nodejs libfaketime openssl \
+	docker.io podman containerd runc busybox-static
 NATIVE_SOURCES := $(wildcard src/timens/native/*.c src/timens/native/*.h src/timens/native/libtimens/*.[ch])
 
 .PHONY: demo test bench setup debian-packages clean

@@ -131,6 +131,8 @@ class ClockPage:
         """
         path = _path(path)
         sec, nsec = _parts(realtime_offset_ns, "REALTIME offset")
+        if not 0 <= ns_id < 2**64:
+            raise ValueError(f"namespace id {ns_id} is not a 64-bit kernel id")
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
@@ -170,10 +172,10 @@ class ClockPage:
 
     def read(self):
         """A consistent PageView of the page."""
-        lib = _lib()
-        state = lib.State()
         import ctypes
 
+        lib = _lib()
+        state = lib.State()
         self._check(lib.timens_page_snapshot(self._fd, ctypes.byref(state)))
         frozen = bool(state.flags & FLAG_FROZEN)
         frozen_at = join_ns(state.frozen_sec, state.frozen_nsec) if frozen else None

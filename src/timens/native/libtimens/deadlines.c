@@ -33,8 +33,7 @@ static inline int64_t negate(int64_t x)
 	return x == INT64_MIN ? INT64_MAX : -x;  /* only page damage gets here */
 }
 
-/* What the page adds to clock ID now, as (*sec, *nsec). */
-static void page_offset(const struct timens_view *v, clockid_t id, int64_t *sec, int64_t *nsec)
+void timens_page_offset(const struct timens_view *v, clockid_t id, int64_t *sec, int64_t *nsec)
 {
 	struct timespec now = { 0, 0 };
 
@@ -65,7 +64,7 @@ const struct timespec *timens_host_deadline(clockid_t id, const struct timespec 
 	if (abs == NULL || abs->tv_nsec < 0 || abs->tv_nsec >= TIMENS_NSEC_PER_SEC ||
 	    !timens_clock_in(id, TIMENS_DEADLINE_CLOCKS) || !timens_read_view(&v))
 		return abs;
-	page_offset(&v, id, &off_sec, &off_nsec);
+	timens_page_offset(&v, id, &off_sec, &off_nsec);
 	sec = abs->tv_sec;
 	nsec = abs->tv_nsec;
 	timens_add_saturating(&sec, &nsec, negate(off_sec), negate(off_nsec));
@@ -84,12 +83,14 @@ const struct timespec *timens_host_deadline(clockid_t id, const struct timespec 
 TIMENS_EXPORT int clock_nanosleep(clockid_t id, int flags, const struct timespec *req,
 				  struct timespec *rem)
 {
-	static int (*next)(clockid_t, int, const struct timespec *, struct timespec *);
 	struct timespec buf;
+	int ret = timens_sleep(id, flags, req, rem);
 
+	if (ret >= 0)
+		return ret;
 	if (flags & TIMER_ABSTIME)
 		req = timens_host_deadline(id, req, &buf);
-	return TIMENS_NEXT(next, "clock_nanosleep")(id, flags, req, rem);
+	return timens_real_clock_nanosleep(id, flags, req, rem);
 }
 
 /* The clock of a timerfd, from /proc/self/fdinfo/FD ("clockid: N"); -1 if
@@ -105,6 +106,8 @@ static clockid_t timerfd_clock(int fd)
 
 	if (fd < 0)
 		return -1;
+	if ((id = timens_timerfd_clock(fd)) >= 0)
+		return (clockid_t)id;  /* seen by timerfd_create */
 	*d = '\0';
 	do {
 		*--d = (char)('0' + v % 10);
@@ -142,11 +145,17 @@ TIMENS_EXPORT int timerfd_settime(int fd, int flags, const struct itimerspec *ne
 				  struct itimerspec *old_value)
 {
 	static int (*next)(int, int, const struct itimerspec *, struct itimerspec *);
+	const struct itimerspec *asked = new_value;
 	struct itimerspec host;
+	clockid_t clock = -1;
+	int ret;
 
 	if ((flags & TFD_TIMER_ABSTIME) && new_value != NULL)
-		new_value = host_setting(timerfd_clock(fd), new_value, &host);
-	return TIMENS_NEXT(next, "timerfd_settime")(fd, flags, new_value, old_value);
+		new_value = host_setting(clock = timerfd_clock(fd), new_value, &host);
+	ret = TIMENS_NEXT(next, "timerfd_settime")(fd, flags, new_value, old_value);
+	if (ret == 0 && asked != NULL)
+		timens_timerfd_armed(fd, clock, flags, asked);
+	return ret;
 }
 
 /*
@@ -242,6 +251,7 @@ TIMENS_EXPORT int timer_delete(timer_t timerid)
 
 	/* Forget first: once deleted, the kernel may hand the id out again. */
 	forget_timer(timerid);
+	timens_posix_timer_forget(timerid);
 	return TIMENS_NEXT(next, "timer_delete")(timerid);
 }
 
@@ -249,11 +259,16 @@ TIMENS_EXPORT int timer_settime(timer_t timerid, int flags, const struct itimers
 				struct itimerspec *old_value)
 {
 	static int (*next)(timer_t, int, const struct itimerspec *, struct itimerspec *);
+	const struct itimerspec *asked = new_value;
 	struct itimerspec host;
+	int ret;
 
 	if ((flags & TIMER_ABSTIME) && new_value != NULL)
 		new_value = host_setting(timer_clock(timerid), new_value, &host);
-	return TIMENS_NEXT(next, "timer_settime")(timerid, flags, new_value, old_value);
+	ret = TIMENS_NEXT(next, "timer_settime")(timerid, flags, new_value, old_value);
+	if (ret == 0 && asked != NULL)
+		timens_posix_timer_armed(timerid, timer_clock(timerid), flags, asked);
+	return ret;
 }
 
 /* --- condition variables ------------------------------------------------ */
@@ -279,6 +294,7 @@ TIMENS_EXPORT int pthread_cond_timedwait(pthread_cond_t *restrict cond,
 	int (*fn)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *) =
 		__atomic_load_n(&next, __ATOMIC_RELAXED);
 	struct timespec buf;
+	int ret;
 
 	if (fn == NULL) {
 		/* Plain dlsym may find the old (2.2.5) condvar ABI. */
@@ -287,6 +303,10 @@ TIMENS_EXPORT int pthread_cond_timedwait(pthread_cond_t *restrict cond,
 			fn = dlsym(RTLD_NEXT, "pthread_cond_timedwait");
 		__atomic_store_n(&next, fn, __ATOMIC_RELAXED);
 	}
+	ret = timens_cond_sliced(&(struct timens_cond_wait){ .timed = fn, .cond = cond, .mutex = mutex,
+							    .clock = cond_clock(cond) }, abstime);
+	if (ret >= 0)
+		return ret;
 	return fn(cond, mutex, timens_host_deadline(cond_clock(cond), abstime, &buf));
 }
 
@@ -296,10 +316,14 @@ TIMENS_EXPORT int pthread_cond_clockwait(pthread_cond_t *restrict cond,
 {
 	static int (*next)(pthread_cond_t *, pthread_mutex_t *, clockid_t,
 			   const struct timespec *);
+	struct timens_cond_wait wait = { .clocked = TIMENS_NEXT(next, "pthread_cond_clockwait"),
+					 .cond = cond, .mutex = mutex, .clock = id };
 	struct timespec buf;
+	int ret = timens_cond_sliced(&wait, abstime);
 
-	return TIMENS_NEXT(next, "pthread_cond_clockwait")(cond, mutex, id,
-							 timens_host_deadline(id, abstime, &buf));
+	if (ret >= 0)
+		return ret;
+	return wait.clocked(cond, mutex, id, timens_host_deadline(id, abstime, &buf));
 }
 
 /* --- semaphores, mutexes, rwlocks, threads ------------------------------- */
@@ -307,18 +331,28 @@ TIMENS_EXPORT int pthread_cond_clockwait(pthread_cond_t *restrict cond,
 TIMENS_EXPORT int sem_timedwait(sem_t *restrict sem, const struct timespec *restrict abstime)
 {
 	static int (*next)(sem_t *, const struct timespec *);
+	struct timens_sem_wait wait = { .timed = TIMENS_NEXT(next, "sem_timedwait"), .sem = sem,
+					.clock = CLOCK_REALTIME };
 	struct timespec buf;
+	int ret;
 
-	return TIMENS_NEXT(next, "sem_timedwait")(sem, timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
+	if (timens_sem_sliced(&wait, abstime, &ret) == 0)
+		return ret;
+	return wait.timed(sem, timens_host_deadline(CLOCK_REALTIME, abstime, &buf));
 }
 
 TIMENS_EXPORT int sem_clockwait(sem_t *restrict sem, clockid_t id,
 				const struct timespec *restrict abstime)
 {
 	static int (*next)(sem_t *, clockid_t, const struct timespec *);
+	struct timens_sem_wait wait = { .clocked = TIMENS_NEXT(next, "sem_clockwait"), .sem = sem,
+					.clock = id };
 	struct timespec buf;
+	int ret;
 
-	return TIMENS_NEXT(next, "sem_clockwait")(sem, id, timens_host_deadline(id, abstime, &buf));
+	if (timens_sem_sliced(&wait, abstime, &ret) == 0)
+		return ret;
+	return wait.clocked(sem, id, timens_host_deadline(id, abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *restrict mutex,

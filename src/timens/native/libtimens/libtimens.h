@@ -14,6 +14,11 @@
  *   deadlines.c  absolute deadlines, namespace time -> host time
  *   settime.c    clock_settime, settimeofday, stime: move the namespace only
  *                (the write itself is ../page_write.c, shared with Python)
+ *   waits.c      sleeps and timed waits that follow live changes of the page
+ *   polls.c      poll, select and epoll timeouts on the namespace's MONOTONIC
+ *   signals.c    sigsuspend, pause, sigwait*: there when timers are re-armed
+ *   timers.c     timerfds and POSIX timers re-armed after live changes,
+ *                TFD_TIMER_CANCEL_ON_SET
  *
  * The read path (timens_read_view below) takes no lock, makes no syscall
  * and allocates nothing.
@@ -31,6 +36,9 @@
 #ifndef LIBTIMENS_H
 #define LIBTIMENS_H
 
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -147,5 +155,90 @@ static inline void timens_view_clock(const struct timens_view *v, clockid_t id, 
  */
 const struct timespec *timens_host_deadline(clockid_t id, const struct timespec *abs,
 					    struct timespec *buf);
+
+/* What the page adds to clock ID now (a frozen REALTIME: frozen instant -
+ * host now), as (*sec, *nsec): namespace deadline - this = host deadline. */
+void timens_page_offset(const struct timens_view *v, clockid_t id, int64_t *sec, int64_t *nsec);
+
+/* --- waits.c ----------------------------------------------------------- */
+
+/* Kernel waits that cannot watch the page last at most this long before
+ * libtimens looks at the namespace's clocks again. */
+#define TIMENS_SLICE_NS (100 * 1000000LL)
+
+/* Nanoseconds, saturating at the int64 range. */
+int64_t timens_ts_ns(const struct timespec *ts);
+struct timespec timens_ns_ts(int64_t ns);
+int64_t timens_ns_add(int64_t a, int64_t b);
+
+/* The real clock_nanosleep. */
+int timens_real_clock_nanosleep(clockid_t id, int flags, const struct timespec *req,
+				struct timespec *rem);
+
+/*
+ * clock_nanosleep as a namespace sleep that a live change of the page
+ * ends or prolongs. Returns what clock_nanosleep returns, or -1 if the
+ * real call should do it (no page, a clock the page does not move, an
+ * invalid request whose error the kernel gives).
+ */
+int timens_sleep(clockid_t id, int flags, const struct timespec *req, struct timespec *rem);
+
+/* A condition wait, sliced: pthread_cond_timedwait (timed) or
+ * pthread_cond_clockwait (clocked), on clock. Returns what they return, or
+ * -1 if the real call should wait alone. */
+struct timens_cond_wait {
+	int (*timed)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
+	int (*clocked)(pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *);
+	pthread_cond_t *cond;
+	pthread_mutex_t *mutex;
+	clockid_t clock;
+};
+int timens_cond_sliced(struct timens_cond_wait *w, const struct timespec *abstime);
+
+/* A semaphore wait, sliced: sem_timedwait or sem_clockwait on clock. 0
+ * with *ret (and errno) as they set them, or -1 if the real call should
+ * wait alone. */
+struct timens_sem_wait {
+	int (*timed)(sem_t *, const struct timespec *);
+	int (*clocked)(sem_t *, clockid_t, const struct timespec *);
+	sem_t *sem;
+	clockid_t clock;
+};
+int timens_sem_sliced(struct timens_sem_wait *w, const struct timespec *abstime, int *ret);
+
+/* A relative timeout (poll, select, epoll) on the namespace's MONOTONIC. */
+struct timens_timeout {
+	int64_t deadline;
+	int infinite;
+};
+/* 1 if the wait of timeout_ns (< 0: none) is to be sliced. */
+int timens_timeout_start(struct timens_timeout *t, int64_t timeout_ns);
+/* The next slice in ns; 0 once the timeout has passed. */
+int64_t timens_timeout_slice(struct timens_timeout *t);
+/* What is left of the timeout, in ns. */
+int64_t timens_timeout_left(const struct timens_timeout *t);
+
+/*
+ * Wait in slices until fn returns non-zero (an event, an error) or t ends
+ * (then 0). fn(arg, slice_ns, mask) makes one kernel wait of slice_ns with
+ * mask as the signal mask (user_mask, or the caller's own if NULL).
+ */
+typedef int (*timens_slice_fn)(void *arg, int64_t slice_ns, const sigset_t *mask);
+int timens_slices(struct timens_timeout *t, const sigset_t *user_mask, timens_slice_fn fn, void *arg);
+
+/* --- timers.c ---------------------------------------------------------- */
+
+/* A timerfd was armed (timerfd_settime succeeded) with the namespace value. */
+void timens_timerfd_armed(int fd, clockid_t clock, int flags, const struct itimerspec *value);
+/* The clock a timerfd was made with, -1 if unknown (made elsewhere). */
+clockid_t timens_timerfd_clock(int fd);
+/* A POSIX timer was armed (timer_settime succeeded) with the namespace
+ * value; or deleted. */
+void timens_posix_timer_armed(timer_t id, clockid_t clock, int flags, const struct itimerspec *value);
+void timens_posix_timer_forget(timer_t id);
+/* Whether any timer is being followed. */
+int timens_timers_tracked(void);
+/* Re-arm the followed timers if the page moved since last time. */
+void timens_timers_follow(void);
 
 #endif /* LIBTIMENS_H */
