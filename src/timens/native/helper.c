@@ -23,8 +23,8 @@
  *       close-on-exec, so the caller reads EOF once the exec succeeded.
  *       With -n, a failure to make the namespace is written there too: its
  *       errno followed by the step's name, as hold would print them.
- *       -C closes every file descriptor but stdio at exec (as subprocess
- *       does for the caller that cannot: posix_spawn has no such action).
+ *       -C closes every file descriptor but stdio at exec, as subprocess's
+ *       close_fds would (posix_spawn, which starts us then, has no such action).
  *       -U unblocks these signals, which the caller blocked before starting
  *       us so that none meant for the command is lost, and which the
  *       command must not inherit blocked.
@@ -205,10 +205,12 @@ static int enter_new(int map_user, char **off, int err_fd)
 
 	if (!failed) {
 		fd = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
-		if (fd >= 0 && setns(fd, CLONE_NEWTIME) == 0) {
+		err = fd >= 0 && setns(fd, CLONE_NEWTIME) == 0 ? 0 : errno;
+		if (fd >= 0)
 			close(fd);
+		if (!err)
 			return 0;
-		}
+		errno = err;
 		failed = "enter";
 	}
 	err = errno;
