@@ -11,10 +11,14 @@ STAMP := $(VENV)/.timens-installed
 # libfaketime is the peer the benchmark compares against; openssl makes the
 # certificate that the pytest plugin's TLS test lets expire. docker.io,
 # podman, containerd and runc are the engines the timens-runtime tests
-# start; busybox-static is the base of the image they run.
-DEBIAN_PACKAGES := gcc libc6-dev make util-linux procps python3-venv perl tcl nodejs libfaketime openssl \
-	docker.io podman containerd runc busybox-static
-NATIVE_SOURCES := $(wildcard src/timens/native/*.c src/timens/native/*.h src/timens/native/libtimens/*.[ch])
+# start; busybox-static is the base of the image they run, and with musl-tools
+# and golang-go gives the static, musl and Go programs the vDSO patch is tested
+# on (binutils: objdump, ld, objcopy for the injected code; strace: a command
+# traced already).
+DEBIAN_PACKAGES := gcc libc6-dev binutils make util-linux procps python3-venv perl tcl nodejs libfaketime openssl \
+	docker.io podman containerd runc busybox-static musl-tools golang-go strace
+NATIVE_SOURCES := $(wildcard src/timens/native/*.c src/timens/native/*.h src/timens/native/libtimens/*.[ch] \
+	src/timens/native/vdso/*.[ch] src/timens/native/vdso/*.ld)
 
 .PHONY: demo test bench setup debian-packages clean
 
@@ -45,4 +49,5 @@ $(STAMP): pyproject.toml setup.py $(NATIVE_SOURCES)
 	touch $@
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info src/timens/native/libtimens.so src/timens/native/libtimens-page.so src/timens/native/timens-helper
+	rm -rf $(VENV) build src/*.egg-info src/timens/native/libtimens.so src/timens/native/libtimens-page.so src/timens/native/timens-helper \
+		src/timens/native/timens-tracer

@@ -19,7 +19,6 @@ bench/results/ (git-ignored).
 import argparse
 import datetime
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -32,7 +31,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from timens.page import ClockPage  # noqa: E402
-from report import publish  # noqa: E402
+from report import publish, ratio_table  # noqa: E402
 
 LIBTIMENS = ROOT / "src" / "timens" / "native" / "libtimens.so"
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
@@ -96,22 +95,9 @@ def main():
                     samples[fn, label].append(ns_per_call(loop, fn, env, args.calls, args.reps))
     median = {key: statistics.median(values) for key, values in samples.items()}
 
-    labels = list(envs)
-    lines = [
-        f"# REALTIME read cost, {datetime.datetime.now():%Y-%m-%d %H:%M}",
-        "",
-        f"{platform.node()}, Linux {platform.release()}, {os.cpu_count()} CPUs; "
-        f"median of {args.rounds} rounds x {args.reps} batches x {args.calls} calls; "
-        "ns per call (ratio to native).",
-        "",
-        "| call | " + " | ".join(labels) + " |",
-        "|---|" + "---|" * len(labels),
-    ]
-    for fn in FUNCTIONS:
-        native = median[fn, "native"]
-        cells = [f"{median[fn, label]:.1f} ({median[fn, label] / native:.2f}x)" for label in labels]
-        lines.append(f"| {fn} | " + " | ".join(cells) + " |")
-    publish("\n".join(lines) + "\n", "realtime")
+    how = (f"median of {args.rounds} rounds x {args.reps} batches x {args.calls} calls; "
+           "ns per call (ratio to native).")
+    publish(ratio_table("REALTIME read cost", how, "call", FUNCTIONS, list(envs), median), "realtime")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,14 @@ def test_realtime_reaches_a_dynamically_linked_date(docker):
     assert out.strip() == "2038-01-19"
 
 
+def test_realtime_reaches_static_busybox_through_the_vdso_patch(docker):
+    """busybox is statically linked: the container's process and a docker
+    exec'd one run under timens-tracer, which patches their vDSO."""
+    assert run(docker, "-e", f"TIMENS_REALTIME={YEAR_2038}", IMAGE, "busybox", "date", "-u", "+%Y") == "2038\n"
+    cid = start(docker, "-e", f"TIMENS_REALTIME={YEAR_2038}", IMAGE, "sleep", "300")
+    assert exec_(docker, cid, "busybox", "date", "-u", "+%Y") == "2038"
+
+
 def test_live_set_is_seen_by_the_container_and_by_exec(docker, engine_rundir):
     loop = f"while true; do {rootfs.GLIBC_DATE} -u +%Y > /tmp/year.new; mv /tmp/year.new /tmp/year; sleep 0.1; done"
     cid = start(docker, "-e", f"TIMENS_REALTIME={YEAR_2038}", "-e", "TIMENS_MONOTONIC=+7d", IMAGE, "sh", "-c", loop)

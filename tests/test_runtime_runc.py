@@ -114,6 +114,30 @@ def test_create_start_exec_delete(bundle, runc_root, env, rundir):
     assert leftovers(rundir) == []
 
 
+def test_static_programs_read_realtime_through_the_vdso_patch(bundle, runc_root, env, rundir):
+    """busybox is static: only the vDSO patch reaches it, in the container's
+    own process (run) and in an exec'd one; the glibc date reads the same."""
+    show = f"busybox date -u +%Y; {rootfs.GLIBC_DATE} -u +%Y"
+    path = bundle(["/bin/sh", "-c", f"{show}; exec sleep 300"], env=[f"TIMENS_REALTIME={YEAR_2038}"])
+    cid = "static"
+    assert runtime(env, "--root", runc_root, "create", "--bundle", path, cid).returncode == 0
+    assert runtime(env, "--root", runc_root, "start", cid).returncode == 0
+    out = runtime(env, "--root", runc_root, "exec", cid, "/bin/sh", "-c", show)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["2038", "2038"], out.stdout
+    plain = runtime({**env, "TIMENS_VDSO_PATCH": "0"}, "--root", runc_root, "run", "--bundle",
+                    bundle(["/bin/sh", "-c", show], env=[f"TIMENS_REALTIME={YEAR_2038}"]), "unpatched")
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.split()[1] == "2038" and plain.stdout.split()[0] != "2038", plain.stdout
+    first = runtime(env, "--root", runc_root, "run", "--bundle",
+                    bundle(["/bin/sh", "-c", show], env=[f"TIMENS_REALTIME={YEAR_2038}"]), "patched")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split() == ["2038", "2038"], first.stdout
+    assert runtime(env, "--root", runc_root, "kill", cid, "KILL").returncode == 0
+    assert eventually(lambda: json.loads(runtime(env, "--root", runc_root, "state", cid).stdout)["status"] == "stopped")
+    assert runtime(env, "--root", runc_root, "delete", cid).returncode == 0
+
+
 BAD_VALUES = [
     ({"io.timens.monotonic": "+2 days"}, "annotation io.timens.monotonic: malformed monotonic value '+2 days'"),
     ({"io.timens.boottime": "=200y"}, "boottime =200y is out of range"),

@@ -29,6 +29,7 @@ def monotonic_offset(stdout):
     ["--monotonic", "+1h"],  # no "--": the command starts at the first word that is no option
     ["--mono", "+1h", "--"],  # an abbreviation: argparse reads it
     ["--monotonic", "+5h", "--monotonic", "+1h", "--"],  # the last one counts, as in argparse
+    ["--no-vdso-patch", "--monotonic", "+1h"],
 ])
 def test_every_spelling_of_run_means_the_same(timens, form):
     proc = timens("run", *form, "cat", "/proc/self/timens_offsets")

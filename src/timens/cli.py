@@ -29,6 +29,13 @@ Values:  +1d  -3h  +1.5s  +2h30m  86400   offsets (ns us ms s m h d w y; y = 365
          @2038-01-19T03:14:07Z  @EPOCH     what REALTIME reads at creation
 Values are relative to the clocks the caller sees. Write a negative offset
 as --boottime -3h or --boottime=-3h.
+
+Static and Go programs never load libtimens.so: where a namespace has a
+REALTIME page, commands run under timens-tracer, which patches the vDSO of
+every program the command execs. A traced tree cannot be traced by anything
+else (strace, gdb, CRIU) and setuid programs in it run without their
+privileges; --no-vdso-patch (run, exec) or TIMENS_VDSO_PATCH=0 turns the
+patch off.
 """
 
 EPILOG = """\
@@ -180,6 +187,7 @@ def cmd_run(args):
 
     cmd = list(args.command or []) or default_shell()
     values = {"monotonic": args.monotonic, "boottime": args.boottime, "realtime": args.realtime}
+    vdso_patch_switch(args)
     status = run_in_new_namespace(cmd, **values, freeze=args.freeze)
     if status is not None:
         return status
@@ -203,6 +211,7 @@ def cmd_exec(args):
         cmd, args.name = [args.name, *cmd], None  # "exec --pid PID CMD": the name was the command
     if cmd and cmd[0].startswith("-") and not args.explicit_command:
         raise errors.BadValue(f"options go before the name: {cmd[0]} (put the command after --)")
+    vdso_patch_switch(args)
     with open_target(args, "enter") as ns:
         return run_command(ns, cmd or default_shell())
 
@@ -249,6 +258,29 @@ def cmd_delete(args):
             print(f"timens: {err}", file=sys.stderr)
             status = EXIT_OWN_ERROR
     return status
+
+
+def vdso_patch_option(p):
+    p.add_argument("--no-vdso-patch", action="store_true",
+                   help="do not run the command under timens-tracer: static and Go programs then read host "
+                   "REALTIME, and the command can be traced (strace, gdb, CRIU); as TIMENS_VDSO_PATCH=0")
+
+
+def vdso_patch_switch(args):
+    if args.no_vdso_patch:
+        os.environ["TIMENS_VDSO_PATCH"] = "0"  # read by vdso.enabled, and kept by nested timens
+
+
+def cmd_inject(args):
+    from .inject import inject
+
+    inject(args.name, args.pid)
+    return 0
+
+
+def inject_options(p):
+    p.add_argument("name", help="named namespace whose clocks the process gets")
+    p.add_argument("--pid", required=True, help="the running process")
 
 
 def cmd_list(args):
@@ -375,14 +407,15 @@ COMMANDS = {
         "run a command in a new time namespace",
         "Make a new time namespace with the given clocks and run COMMAND in it\n"
         "(default: $SHELL). The namespace goes away with its last process.",
-        both(clock_options, freeze_option), cmd_run, "...",
+        both(clock_options, freeze_option, vdso_patch_option), cmd_run, "...",
     ),
     "create": (
         "make a named namespace that outlives this command", None,
         both(named, clock_options, freeze_option), cmd_create, None,
     ),
     "exec": (
-        "run a command in a named namespace or a process's namespace", None, target_options("enter"), cmd_exec, "...",
+        "run a command in a named namespace or a process's namespace", None,
+        both(target_options("enter"), vdso_patch_option), cmd_exec, "...",
     ),
     "set": (
         "change the REALTIME of a namespace, live; freeze or advance its clocks",
@@ -401,6 +434,15 @@ COMMANDS = {
     "show": (
         "show what each clock reads inside a namespace, next to the host", None,
         both(target_options("show"), json_option), cmd_show, None,
+    ),
+    "inject": (
+        "give a running process a namespace's clocks",
+        "Make process PID (static, Go or any x86-64 program, started outside timens)\n"
+        "read NAME's REALTIME, and its MONOTONIC and BOOTTIME as NAME's offsets relative\n"
+        "to its own namespace, by patching its vDSO in place. Every thread stops for a\n"
+        "moment; no tracer stays attached. Refused, with nothing changed: 32-bit or other\n"
+        "architectures, a process traced already, seccomp without CAP_SYS_ADMIN.",
+        inject_options, cmd_inject, None,
     ),
     "save": (
         "snapshot a namespace's clocks to a file, for restore", None,
@@ -441,24 +483,25 @@ def join_negative_values(argv):
 class RunArguments:
     """What parse_run reads: the attributes argparse would set for `run`."""
 
-    def __init__(self, command, explicit_command, freeze, values):
-        self.command, self.explicit_command, self.freeze = command, explicit_command, freeze
+    def __init__(self, command, explicit_command, flags, values):
+        self.command, self.explicit_command = command, explicit_command
+        self.freeze, self.no_vdso_patch = "--freeze" in flags, "--no-vdso-patch" in flags
         self.monotonic, self.boottime, self.realtime = (values.get(clock) for clock in CLOCKS)
 
 
 def parse_run(words):
-    """`run [--CLOCK V | --CLOCK=V | --freeze]... [--] [COMMAND...]`, the
-    forms nearly every run takes, read without argparse (a sixth of the
+    """`run [--CLOCK V | --CLOCK=V | --freeze | --no-vdso-patch]... [--] [CMD...]`,
+    the forms nearly every run takes, read without argparse (a sixth of the
     start-up): RunArguments, or None for argparse to read the rest (help,
     abbreviations, mistakes), so that what it prints stays the one answer."""
     split = words.index("--") if "--" in words else None
     options = words if split is None else words[:split]
-    values, freeze, i = {}, False, 0
+    values, flags, i = {}, set(), 0
     while i < len(options):
         word = options[i]
         name, equals, value = word.partition("=")
-        if word == "--freeze":
-            freeze = True
+        if word in ("--freeze", "--no-vdso-patch"):
+            flags.add(word)
         elif name.startswith("--") and name[2:] in CLOCKS:
             if not equals:
                 if i + 1 == len(options):
@@ -472,7 +515,7 @@ def parse_run(words):
             break  # the command begins
         i += 1
     command = words[i:] if split is None else words[split + 1 :]
-    return RunArguments(command, split is not None, freeze, values)
+    return RunArguments(command, split is not None, flags, values)
 
 
 def parse(argv):

@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections import namedtuple
 
-from . import errors, kernel, process, stale
+from . import errors, kernel, process, stale, vdso
 from .errors import boundary
 from .offsets import (  # noqa: F401  (caller_page_path, REALTIME_LIMIT_NS: part of this module's API)
     REALTIME_LIMIT_NS, as_value, caller_page_path, caller_realtime_offset, check_realtime, kernel_offsets,
@@ -310,6 +310,9 @@ class TimeNamespace:
                     raise
                 except PageError:  # not a page any more (truncated, overwritten)
                     self._make_page(offset)
+            for injected in self.rundir.pages_dir.glob(f"{self.inode}.inject-*"):  # inject.py's per-process pages
+                with ClockPage.open(injected) as page:
+                    page.set_realtime_offset(offset)
             if self.name:
                 meta = self.rundir.read_meta(self.name)
                 if meta:
@@ -383,16 +386,23 @@ class TimeNamespace:
     # ------------------------------------------------------------ running
 
     @boundary("enter the namespace")
-    def enter_argv(self, args, env=None):
-        """argv, env and fds that run ARGS inside via timens-helper."""
+    def enter_argv(self, args, env=None, vdso_patch=True, program=None, err_fd=None):
+        """argv, env and fds that run ARGS inside via timens-helper: the
+        helper execs PROGRAM (default ARGS[0]) and, with ERR_FD, reports a
+        failed exec there. With a page, the command runs under the vDSO
+        patch unless VDSO_PATCH is false."""
         self._check_open()
         env = dict(os.environ if env is None else env)
         preload = pop_preload(env)
+        exec_options = (["-e", str(err_fd)] if err_fd is not None else []) + (["-x", program] if program else [])
         if self.page_path is not None:
             preload.insert(0, str(kernel.LIBTIMENS))
             env["TIMENS_RUNDIR"] = str(self.rundir.path.absolute())
             env.pop("TIMENS_PAGE", None)
-        argv = [str(kernel.HELPER), "enter", "-t", str(self._time_fd), "-p", " ".join(preload)]
+            tracer_args = vdso.traced(args, self.page_path, env, exec_options) if vdso_patch else None
+            if tracer_args is not None:
+                args, exec_options = tracer_args, []
+        argv = [str(kernel.HELPER), "enter", "-t", str(self._time_fd), "-p", " ".join(preload), *exec_options]
         fds = [self._time_fd]
         if self._user_fd is not None:
             argv += ["-u", str(self._user_fd)]
@@ -410,7 +420,7 @@ class TimeNamespace:
     @boundary("read the clocks inside")
     def clocks(self):
         """Read the clocks inside, at one instant, from a process in the namespace."""
-        argv, env, fds = self.enter_argv([str(kernel.HELPER), "clocks"])
+        argv, env, fds = self.enter_argv([str(kernel.HELPER), "clocks"], vdso_patch=False)
         proc = subprocess.run(argv, env=env, pass_fds=fds, capture_output=True, text=True)
         if proc.returncode != 0:
             raise kernel.helper_error(proc.stderr)
@@ -465,6 +475,8 @@ class TimeNamespace:
         target.unlink(missing_ok=True)
         self.rundir.remove_meta(self.name)
         page.unlink(missing_ok=True)
+        for injected in self.rundir.pages_dir.glob(f"{page.name}.inject-*"):  # inject.py's per-process pages
+            injected.unlink(missing_ok=True)
 
     def __enter__(self):
         return self

@@ -46,8 +46,8 @@ class Popen(subprocess.Popen):
         try:
             err_read, err_write = os.pipe2(os.O_CLOEXEC)
             err_write = above_stdio(err_write)  # a child redirecting its stdio must not close it
-            argv, env, fds = namespace.enter_argv([os.fsdecode(a) for a in args], kwargs.pop("env", None))
-            argv = argv[:2] + ["-e", str(err_write), "-x", os.fsdecode(program)] + argv[2:]
+            argv, env, fds = namespace.enter_argv([os.fsdecode(a) for a in args], kwargs.pop("env", None),
+                                                  program=os.fsdecode(program), err_fd=err_write)
             if unblock_signals:  # blocked by the caller; the command gets them unblocked
                 argv[2:2] = ["-U", ",".join(str(int(s)) for s in unblock_signals)]
             pass_fds = tuple(kwargs.pop("pass_fds", ())) + tuple(fds) + (err_write,)

@@ -34,6 +34,7 @@ class Call:
         self.command_index = None  # index of COMMAND in argv
         self.command_options = {}  # {name: [values]}
         self.container_id = None
+        self.container_index = None  # index of CONTAINER_ID in argv
         self.runtime = None  # --timens-runtime PATH
 
     @property
@@ -93,6 +94,7 @@ def parse(argv):
         j += 1
     if j < len(words):
         call.container_id = words[j]
+        call.container_index = call.command_index + (j - i)
     return call
 
 

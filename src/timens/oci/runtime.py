@@ -111,9 +111,10 @@ def fail(call, message):
 
 def in_namespace(ns, real, argv):
     """argv, env and fds that run the real runtime inside NS, without the
-    library (the runtime's own times stay the host's)."""
+    library or the vDSO patch (the runtime's own times stay the host's, and
+    the container outlives the runtime's call, so no tracer could follow it)."""
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    helper_argv, env, fds = ns.enter_argv([real, *argv], env=env)
+    helper_argv, env, fds = ns.enter_argv([real, *argv], env=env, vdso_patch=False)
     helper_argv[helper_argv.index("-p") + 1] = ""  # an empty preload: the runtime runs without libtimens
     return helper_argv, env, fds
 
@@ -159,6 +160,7 @@ def create(call, real, rundir):
     request = oci.clock_request(spec)
     if not request:
         return exec_real(real, call.argv)
+    from .. import vdso
     from ..namespace import TimeNamespace, as_value
 
     for clock, value in request.items():
@@ -169,8 +171,10 @@ def create(call, real, rundir):
     ns = TimeNamespace.create(call.container_id, rundir=rundir, **request)
     try:
         meta = rundir.read_meta(ns.name)
-        rundir.write_meta(ns.name, {**meta, META_KEY: owner_record(call, real)})
-        oci.save(path, oci.for_real_runtime(spec, request, ns.page_path))
+        bundle = cmdline.last(call, "bundle", "b") or os.path.dirname(os.path.abspath(path))
+        patch = ns.page_path is not None and vdso.enabled() and oci.program_in_image(spec, bundle)
+        rundir.write_meta(ns.name, {**meta, META_KEY: {**owner_record(call, real), "vdso_patch": patch}})
+        oci.save(path, oci.for_real_runtime(spec, request, ns.page_path, vdso_patch=patch))
         if call.command == "run":
             exec_in_namespace(ns, real, call.argv)  # runs in the foreground: no way back
         import subprocess
@@ -227,13 +231,20 @@ def exec_(call, real, ns):
 
     argv = list(call.argv)
     process_file = cmdline.last(call, "process", "p")
+    # The patch only where create put the tracer into the container.
+    traced = ns.page_path is not None and (ns.rundir.read_meta(ns.name).get(META_KEY) or {}).get("vdso_patch")
     if process_file:
         process = oci.load(process_file)
         oci.drop_sys_time(process)
         if ns.page_path is not None:
             oci.preload_env(process)
+        if traced:
+            process["args"] = oci.traced_args(process.get("args") or [])
         oci.save(process_file, process)
     elif ns.page_path is not None:
+        if traced and call.container_index is not None:
+            at = call.container_index + 1
+            argv[at:at] = oci.TRACER_WORDS  # before the command
         at = call.command_index + 1
         argv[at:at] = ["--env", f"LD_PRELOAD={oci.LIBRARY_IN_CONTAINER}", "--env", f"TIMENS_PAGE={oci.PAGE_IN_CONTAINER}"]
     exec_in_namespace(ns, real, argv)

@@ -25,6 +25,7 @@ KERNEL_CLOCKS = ("monotonic", "boottime")
 MOUNT_DIR = "/run/timens"
 LIBRARY_IN_CONTAINER = f"{MOUNT_DIR}/libtimens.so"
 PAGE_IN_CONTAINER = f"{MOUNT_DIR}/page"
+TRACER_IN_CONTAINER = f"{MOUNT_DIR}/timens-tracer"  # statically linked: runs in any image
 MOUNT_OPTIONS = ["rbind", "ro", "nosuid", "nodev"]  # not noexec: the library is mapped executable
 
 
@@ -107,10 +108,11 @@ def offset_value(entry):
     return f"{total:+d}ns"
 
 
-def for_real_runtime(spec, request, page):
+def for_real_runtime(spec, request, page, vdso_patch=False):
     """The config the real runtime runs: SPEC without the time namespace,
     with the clocks kept as annotations, CAP_SYS_TIME dropped and, with a
-    PAGE, the library and the page mounted and preloaded."""
+    PAGE, the library and the page mounted and preloaded and, with
+    VDSO_PATCH, the process started under timens-tracer."""
     spec = json.loads(json.dumps(spec))
     linux = spec.setdefault("linux", {})
     linux["namespaces"] = [ns for ns in linux.get("namespaces") or [] if ns.get("type") != "time"]
@@ -120,14 +122,79 @@ def for_real_runtime(spec, request, page):
         annotations[ANNOTATION + clock] = value
     process = spec.setdefault("process", {})
     drop_sys_time(process)
-    mounts = [m for m in spec.get("mounts") or [] if m.get("destination") not in (LIBRARY_IN_CONTAINER, PAGE_IN_CONTAINER)]
+    ours = (LIBRARY_IN_CONTAINER, PAGE_IN_CONTAINER, TRACER_IN_CONTAINER)
+    mounts = [m for m in spec.get("mounts") or [] if m.get("destination") not in ours]
     if page is not None:
+        from .. import vdso
         from ..kernel import LIBTIMENS
 
         mounts += [bind(LIBTIMENS, LIBRARY_IN_CONTAINER), bind(page, PAGE_IN_CONTAINER)]
         preload_env(process)
+        if vdso_patch:
+            mounts.append(bind(vdso.TRACER, TRACER_IN_CONTAINER))
+            process["args"] = traced_args(process.get("args") or [])
     spec["mounts"] = mounts
     return spec
+
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def program_in_image(spec, bundle):
+    """Is the process's program an executable file in the image under
+    BUNDLE (found as the runtime's PATH lookup finds it, symlinks resolved
+    inside the root)? If not, the container does not get the vDSO patch, so
+    that the real runtime says the program is missing, as without timens."""
+    process = spec.get("process") or {}
+    args = process.get("args") or []
+    root = os.path.join(bundle, (spec.get("root") or {}).get("path") or "rootfs")
+    if not args or not args[0]:
+        return False
+    program = args[0]
+    if "/" in program:
+        candidates = [program if program.startswith("/") else os.path.join(process.get("cwd") or "/", program)]
+    else:
+        path = env_dict(process.get("env")).get("PATH", DEFAULT_PATH)
+        candidates = [os.path.join(d or "/", program) for d in path.split(":")]
+    for candidate in candidates:
+        found = inside_root(root, candidate)
+        if found and os.path.isfile(found) and os.access(found, os.X_OK):
+            return True
+    return False
+
+
+def inside_root(root, path, hops=40):
+    """PATH as seen with ROOT as /: symlinks followed inside ROOT; None if looping."""
+    parts, resolved = [p for p in path.split("/") if p not in ("", ".")], []
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            resolved = resolved[:-1]
+            continue
+        here = os.path.join(root, *resolved, part)
+        if os.path.islink(here):
+            hops -= 1
+            if hops < 0:
+                return None
+            target = os.readlink(here)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return os.path.join(root, *resolved)
+
+
+# What goes before a container's command: timens-tracer patches the vDSO of
+# every program the command execs, so static and Go programs read the page.
+TRACER_WORDS = (TRACER_IN_CONTAINER, "run", PAGE_IN_CONTAINER, "--")
+
+
+def traced_args(args):
+    """ARGS started under timens-tracer; once."""
+    if not args or args[0] == TRACER_IN_CONTAINER:
+        return list(args)
+    return [*TRACER_WORDS, *args]
 
 
 def bind(source, destination):

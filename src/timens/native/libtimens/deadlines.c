@@ -26,6 +26,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "libc.h"
 #include "libtimens.h"
 
 static inline int64_t negate(int64_t x)
@@ -273,19 +274,6 @@ TIMENS_EXPORT int timer_settime(timer_t timerid, int flags, const struct itimers
 
 /* --- condition variables ------------------------------------------------ */
 
-/*
- * glibc keeps a condvar's clock in __data.__wrefs: bit value 2 set means
- * CLOCK_MONOTONIC (pthread_condattr_setclock), clear means CLOCK_REALTIME.
- * tests/probes/rt_condclock.c checks this against the running glibc.
- */
-#define COND_CLOCK_MONOTONIC_BIT 2u
-
-static clockid_t cond_clock(pthread_cond_t *cond)
-{
-	return (__atomic_load_n(&cond->__data.__wrefs, __ATOMIC_RELAXED) &
-		COND_CLOCK_MONOTONIC_BIT) ? CLOCK_MONOTONIC : CLOCK_REALTIME;
-}
-
 TIMENS_EXPORT int pthread_cond_timedwait(pthread_cond_t *restrict cond,
 					 pthread_mutex_t *restrict mutex,
 					 const struct timespec *restrict abstime)
@@ -298,16 +286,16 @@ TIMENS_EXPORT int pthread_cond_timedwait(pthread_cond_t *restrict cond,
 
 	if (fn == NULL) {
 		/* Plain dlsym may find the old (2.2.5) condvar ABI. */
-		fn = dlvsym(RTLD_NEXT, "pthread_cond_timedwait", "GLIBC_2.3.2");
+		fn = timens_dlvsym(RTLD_NEXT, "pthread_cond_timedwait", "GLIBC_2.3.2");
 		if (fn == NULL)
 			fn = dlsym(RTLD_NEXT, "pthread_cond_timedwait");
 		__atomic_store_n(&next, fn, __ATOMIC_RELAXED);
 	}
 	ret = timens_cond_sliced(&(struct timens_cond_wait){ .timed = fn, .cond = cond, .mutex = mutex,
-							    .clock = cond_clock(cond) }, abstime);
+							    .clock = timens_cond_clock(cond) }, abstime);
 	if (ret >= 0)
 		return ret;
-	return fn(cond, mutex, timens_host_deadline(cond_clock(cond), abstime, &buf));
+	return fn(cond, mutex, timens_host_deadline(timens_cond_clock(cond), abstime, &buf));
 }
 
 TIMENS_EXPORT int pthread_cond_clockwait(pthread_cond_t *restrict cond,

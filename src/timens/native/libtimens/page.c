@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "libtimens.h"
+#include "vdso.h"
 
 /* _IOR(0xb7, 0xd, __u64): the kernel's id of a namespace (Linux 6.12+). */
 #define NS_GET_ID _IOR(0xb7, 0xd, uint64_t)
@@ -426,6 +427,7 @@ __attribute__((constructor)) static void timens_init(void)
 		__atomic_store_n(&timens_real_clock_gettime, fn, __ATOMIC_RELAXED);
 	if ((fn = dlsym(RTLD_NEXT, "gettimeofday")))
 		__atomic_store_n(&timens_real_gettimeofday, fn, __ATOMIC_RELAXED);
+	timens_bypass_vdso_patch();
 	why = map_page();
 	if (why)
 		timens_warn_once("no clock page for this time namespace", why,

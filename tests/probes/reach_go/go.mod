@@ -1,0 +1,3 @@
+module reach_go
+
+go 1.19
