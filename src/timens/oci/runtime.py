@@ -20,6 +20,7 @@ from . import args as cmdline
 
 EXIT_OWN_ERROR = 125
 RUNTIME_ENV = "TIMENS_RUNTIME"
+FRONT_END = "timens-runtime"  # native/runtime_front.c, which runs this module as timens-runtime-py
 META_KEY = "oci"  # the part of a namespace's metadata that timens-runtime owns
 
 
@@ -61,10 +62,12 @@ def real_runtime(call):
     """--timens-runtime PATH, else $TIMENS_RUNTIME, else runc, else crun from PATH."""
     named = call.runtime or os.environ.get(RUNTIME_ENV)
     candidates = [named] if named else ["runc", "crun"]
+    # Never ourselves: neither this script nor the front end that ran it.
     me = os.path.realpath(sys.argv[0])
+    us = {me, os.path.join(os.path.dirname(me), FRONT_END)}
     for name in candidates:
         path = which(name)
-        if path and os.path.realpath(path) != me:
+        if path and os.path.realpath(path) not in us:
             return path
     if named:
         raise Failure(f"the OCI runtime {named!r} ({'--timens-runtime' if call.runtime else RUNTIME_ENV}) "
