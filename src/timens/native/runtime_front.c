@@ -8,32 +8,40 @@
  *
  *   - no: exec the real runtime with the arguments untouched (minus our own
  *     --timens-runtime PATH), exactly as Python's exec_real() does;
+ *   - inside: a container with a namespace, and a command that only runs
+ *     the real runtime inside it (start, state, kill...): join the
+ *     namespace as timens-helper enter does, and exec the real runtime,
+ *     as Python's exec_in_namespace() does;
  *   - maybe: exec the Python implementation (timens-runtime-py, next to
  *     this program), which decides again, with the whole picture.
  *
  * Every test here may answer "maybe" wrongly, never "no": a container with
- * clocks, a container with a namespace, or a namespace due for removal
- * always reaches Python. Python alone makes, enters and removes
+ * clocks, create, exec and delete of a container with a namespace, and any
+ * call while a namespace may be due for removal always reach Python, and
+ * so does anything that fails here. Python alone makes and removes
  * namespaces; the rules this mirrors live in timens/oci/args.py (the
- * command line), runtime.py (real_runtime, create, reconcile) and
- * rundir.py (default_rundir).
+ * command line), runtime.py (real_runtime, create, open_owned, reconcile)
+ * and rundir.py (default_rundir).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/nsfs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "join.h"
 #include "timens_page.h"
 
 #define OWN_OPTION "timens-runtime"
 #define PYTHON_SIDE "timens-runtime-py"
 #define RUNTIME_ENV "TIMENS_RUNTIME"
-#define META_KEY "\"oci\"" /* runtime.py META_KEY, as json.dumps writes it */
+#define META_KEY "\"oci\": {" /* runtime.py META_KEY, as write_meta() writes it */
 
 /* args.py GLOBAL_VALUE_OPTIONS and COMMAND_VALUE_OPTIONS (create/run only:
  * no other command's options matter here). */
@@ -45,9 +53,9 @@ static const char *const create_value_options[] = {
 };
 
 /* Words a config that asks for clocks must contain (spec.py: annotations
- * io.timens.*, env TIMENS_*, a namespace of type "time"); "\u" because JSON
- * may spell any of them with escapes. */
-static const char *const clock_markers[] = { "io.timens.", "TIMENS_", "\"time\"", "\\u", NULL };
+ * io.timens.*, env TIMENS_*), "\u" because JSON may spell them with escapes;
+ * and see time_namespace(). */
+static const char *const clock_markers[] = { "io.timens.", "TIMENS_", "\\u", NULL };
 
 struct call {
 	char **argv; /* for the real runtime: ours minus --timens-runtime */
@@ -179,9 +187,10 @@ static int run_dir(char *out)
 	return join(out, "/tmp", uid);
 }
 
-/* Does FILE (at most a config's size) contain any of WORDS? An unreadable
- * file answers 0: the real runtime (or nobody) will read it either. */
-static int file_has_any(const char *file, const char *const *words, int unknown)
+/* Does FILE (at most a config's size) contain any of WORDS, or pass CHECK?
+ * An unreadable file answers 0: the real runtime (or nobody) will read it
+ * either; one too long to read answers UNKNOWN. */
+static int file_has_any(const char *file, const char *const *words, int (*check)(const char *), int unknown)
 {
 	static char buf[1 << 20];
 	int fd = open(file, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
@@ -203,6 +212,24 @@ static int file_has_any(const char *file, const char *const *words, int unknown)
 	for (; *words; words++)
 		if (memmem(buf, n, *words, strlen(*words)))
 			return 1;
+	return check && check(buf);
+}
+
+/* A namespace of "type": "time" (timeOffsets count only with one). Not a
+ * bare "time": every Docker config lists the syscall of that name. */
+static int time_namespace(const char *text)
+{
+	for (const char *at = text; (at = strstr(at, "\"time\"")); at++) {
+		const char *p = at;
+		while (p > text && strchr(" \t\r\n", p[-1]))
+			p--;
+		if (p == text || *--p != ':')
+			continue;
+		while (p > text && strchr(" \t\r\n", p[-1]))
+			p--;
+		if (p - text >= 6 && !strncmp(p - 6, "\"type\"", 6))
+			return 1;
+	}
 	return 0;
 }
 
@@ -212,7 +239,7 @@ static int owned(const char *rundir, const char *name)
 	char meta[PATH_MAX];
 	if (snprintf(meta, sizeof(meta), "%s/meta/%s.json", rundir, name) >= (int)sizeof(meta))
 		return 1;
-	return file_has_any(meta, key, 1);
+	return file_has_any(meta, key, NULL, 1);
 }
 
 static int is_dir(const char *dir, const char *name)
@@ -255,29 +282,49 @@ static const char *state_root(const struct call *call, const char *real)
 	return !strcmp(base, "runc") ? "/run/runc" : !strcmp(base, "crun") ? "/run/crun" : NULL;
 }
 
-static int needs_python(const struct call *call, const char *real)
+enum route { REAL, INSIDE, PYTHON };
+
+static enum route route(const struct call *call, const char *real, char *ns)
 {
 	char rundir[PATH_MAX], path[PATH_MAX];
 	struct stat st;
 
 	if (!run_dir(rundir))
-		return 1;
+		return PYTHON;
 	if (call->command && (!strcmp(call->command, "create") || !strcmp(call->command, "run"))) {
 		/* create reconciles in full: stopped containers' namespaces too */
 		if (owned_namespaces(rundir, NULL, 1))
-			return 1;
+			return PYTHON;
 		if (!call->container_id)
-			return 0;
+			return REAL;
 		if (!(call->config ? join(path, NULL, call->config)
 				   : join(path, call->bundle ? call->bundle : ".", "config.json")))
-			return 1;
-		return file_has_any(path, clock_markers, 1);
+			return PYTHON;
+		return file_has_any(path, clock_markers, time_namespace, 1) ? PYTHON : REAL;
 	}
-	if (call->container_id && owned(rundir, call->container_id) &&
-	    (snprintf(path, sizeof(path), "%s/ns/%s", rundir, call->container_id) >= (int)sizeof(path) ||
-	     !lstat(path, &st)))
-		return 1; /* the container's own namespace: runtime.py open_owned() */
-	return owned_namespaces(rundir, state_root(call, real), 0);
+	if (owned_namespaces(rundir, state_root(call, real), 0))
+		return PYTHON;
+	if (!call->container_id || !owned(rundir, call->container_id))
+		return REAL;
+	if (snprintf(ns, PATH_MAX, "%s/ns/%s", rundir, call->container_id) >= PATH_MAX)
+		return PYTHON;
+	if (lstat(ns, &st))
+		return REAL; /* metadata alone: runtime.py open_owned() passes it by */
+	return !strcmp(call->command, "exec") || !strcmp(call->command, "delete") ? PYTHON : INSIDE;
+}
+
+/* Join the time namespace at NS (only if it is one) for good; 0 if done. */
+static int join_namespace(const char *ns)
+{
+	int fd = open(ns, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	int ok = fd >= 0 && ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWTIME && setns(fd, CLONE_NEWTIME) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	if (!ok || drop_cap_sys_time() != 0)
+		return -1;
+	unsetenv("LD_PRELOAD"); /* the runtime's own times stay the host's */
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -289,7 +336,11 @@ int main(int argc, char **argv)
 		self[0] = 0;
 	if (call.argv) {
 		parse(argc, argv, &call);
-		if (real_runtime(&call, self, real) && !needs_python(&call, real)) {
+		static char ns[PATH_MAX];
+		enum route to = real_runtime(&call, self, real) ? route(&call, real, ns) : PYTHON;
+		if (to == INSIDE && join_namespace(ns) != 0)
+			to = PYTHON; /* which says why, or goes in by its own way */
+		if (to != PYTHON) {
 			call.argv[0] = real;
 			execv(real, call.argv);
 		}
