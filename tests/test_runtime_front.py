@@ -141,6 +141,13 @@ def test_a_container_with_clocks_is_started_inside_its_namespace_without_python(
     assert front.last_call()[1] == os.readlink("/proc/self/ns/time")  # another container's: outside
     assert front.python_calls() == []
 
+    # exec changes the process (LD_PRELOAD with REALTIME, CAP_SYS_TIME): Python's,
+    # also when options with values come before the container id
+    argv = ["--root", str(front.root), "exec", "--cwd", "/", "-e", "A=1", "--user=0", "c1", "true"]
+    assert front("--timens-runtime", front.real, *argv).returncode == 0
+    assert len(front.python_calls()) == 1
+    assert front.last_call()[1] == f"time:[{inode}]"
+
 
 def test_a_namespace_whose_container_is_gone_is_removed_on_the_next_call(front, tmp_path, rundir):
     """The real runtime's state of the container went away behind our back

@@ -43,13 +43,17 @@
 #define RUNTIME_ENV "TIMENS_RUNTIME"
 #define META_KEY "\"oci\": {" /* runtime.py META_KEY, as write_meta() writes it */
 
-/* args.py GLOBAL_VALUE_OPTIONS and COMMAND_VALUE_OPTIONS (create/run only:
- * no other command's options matter here). */
+/* args.py GLOBAL_VALUE_OPTIONS and COMMAND_VALUE_OPTIONS: with them, the
+ * container id is found where Python finds it. */
 static const char *const global_value_options[] = {
 	"root", "log", "log-format", "criu", "rootless", "cgroup-manager", OWN_OPTION, NULL,
 };
 static const char *const create_value_options[] = {
 	"bundle", "b", "console-socket", "pid-file", "preserve-fds", "config", "f", NULL,
+};
+static const char *const exec_value_options[] = {
+	"console-socket", "cwd", "env", "e", "user", "u", "additional-gids", "g", "process", "p",
+	"process-label", "apparmor", "pid-file", "cap", "c", "preserve-fds", "cgroup", NULL,
 };
 
 /* Words a config that asks for clocks must contain (spec.py: annotations
@@ -114,6 +118,8 @@ static void parse(int argc, char **argv, struct call *call)
 		return;
 	call->command = argv[i++];
 	int creates = !strcmp(call->command, "create") || !strcmp(call->command, "run");
+	const char *const *value_options = creates ? create_value_options
+					   : !strcmp(call->command, "exec") ? exec_value_options : NULL;
 	while (i < argc) {
 		if (!strcmp(argv[i], "--")) {
 			i++;
@@ -121,12 +127,12 @@ static void parse(int argc, char **argv, struct call *call)
 		}
 		if (!split_option(argv[i], &name, &len, &value))
 			break;
-		int takes = creates && listed(create_value_options, name, len);
+		int takes = value_options && listed(value_options, name, len);
 		if (takes && !value && i + 1 < argc)
 			value = argv[++i];
-		if (takes && ((len == 6 && !strncmp(name, "bundle", 6)) || (len == 1 && *name == 'b')))
+		if (creates && ((len == 6 && !strncmp(name, "bundle", 6)) || (len == 1 && *name == 'b')))
 			call->bundle = value;
-		if (takes && ((len == 6 && !strncmp(name, "config", 6)) || (len == 1 && *name == 'f')))
+		if (creates && ((len == 6 && !strncmp(name, "config", 6)) || (len == 1 && *name == 'f')))
 			call->config = value;
 		i++;
 	}
@@ -304,7 +310,8 @@ static enum route route(const struct call *call, const char *real, char *ns)
 	}
 	if (owned_namespaces(rundir, state_root(call, real), 0))
 		return PYTHON;
-	if (!call->container_id || !owned(rundir, call->container_id))
+	/* rundir.py validate_name(): no such name can have a namespace */
+	if (!call->container_id || strchr(call->container_id, '/') || !owned(rundir, call->container_id))
 		return REAL;
 	if (snprintf(ns, PATH_MAX, "%s/ns/%s", rundir, call->container_id) >= PATH_MAX)
 		return PYTHON;
@@ -323,7 +330,7 @@ static int join_namespace(const char *ns)
 		close(fd);
 	if (!ok || drop_cap_sys_time() != 0)
 		return -1;
-	unsetenv("LD_PRELOAD"); /* the runtime's own times stay the host's */
+	unsetenv("LD_PRELOAD"); /* the runtime's own times stay the host's: nothing else of ours matters to it */
 	return 0;
 }
 
