@@ -258,8 +258,10 @@ static int is_dir(const char *dir, const char *name)
 /*
  * Is any namespace timens-runtime made still in the run directory (ANY),
  * or one whose container's state directory is gone from ROOT, which
- * reconcile() would look into? ROOT is this call's, where the owner's
- * (in its metadata) may differ: then it answers yes, and Python looks.
+ * reconcile() would look into? ROOT is this call's; the owner's (in its
+ * metadata, which Python reads) is the same for one engine, and another
+ * engine's containers are missing here, so Python looks at them: only a
+ * container id alive under both roots would hide a dead one.
  */
 static int owned_namespaces(const char *rundir, const char *root, int any)
 {
