@@ -10,6 +10,13 @@ timens-tracer (x86-64) gives REALTIME to static and Go programs by patching
 their vDSO, with the freestanding code it injects (vdso/blob.c) built into
 a flat image and embedded. All land inside the package, next to the
 headers they share.
+
+timens-runtime, the command engines run as their OCI runtime, is a small C
+front end (runtime_front.c) that runs the real runtime itself when a call
+needs no timens, and the Python implementation (the timens-runtime-py
+console script) otherwise. Console scripts can only be Python, so
+build_scripts takes it from build_ext and puts it next to the `timens`
+script.
 """
 import platform
 import subprocess
@@ -17,6 +24,7 @@ from pathlib import Path
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from distutils.command.build_scripts import build_scripts
 
 NATIVE = Path("src/timens/native")
 CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"]
@@ -56,6 +64,12 @@ class BuildNative(build_ext):
             [str(NATIVE / "helper.c")], output_dir=self.build_temp, extra_postargs=CFLAGS
         )
         self.compiler.link_executable(objects, "timens-helper", output_dir=str(self.out_dir()))
+        objects = self.compiler.compile(
+            [str(NATIVE / "runtime_front.c")], output_dir=self.build_temp, include_dirs=[str(NATIVE)],
+            extra_postargs=CFLAGS,
+        )
+        self.compiler.link_executable(objects, "timens-runtime", output_dir=self.build_temp)
+        self.front_end = str(Path(self.build_temp, "timens-runtime"))
 
     def build_blob(self):
         """vdso/blob.c as a flat image; refuse anything the injector would have to relocate."""
@@ -85,6 +99,16 @@ class BuildNative(build_ext):
                                       extra_postargs=["-static"])
 
 
+class BuildFrontEnd(build_scripts):
+    """The scripts directory gets the front end that build_ext linked."""
+
+    def run(self):
+        super().run()
+        self.run_command("build_ext")
+        self.mkpath(self.build_dir)
+        self.copy_file(self.get_finalized_command("build_ext").front_end, self.build_dir)
+
+
 PAGE_WRITER = str(NATIVE / "page_write.c")
 LIBRARIES = {"libtimens": "libtimens.so", "libtimens_page": "libtimens-page.so"}
 
@@ -108,4 +132,4 @@ libtimens_page = Extension(
     extra_link_args=["-lpthread"],
 )
 
-setup(ext_modules=[libtimens, libtimens_page], cmdclass={"build_ext": BuildNative})
+setup(ext_modules=[libtimens, libtimens_page], cmdclass={"build_ext": BuildNative, "build_scripts": BuildFrontEnd})

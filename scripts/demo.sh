@@ -11,6 +11,8 @@ step timens run --boottime =400d -- uptime -p
 step date -u
 step timens run --realtime @2038-01-19T03:14:07Z -- date -u
 step timens run --realtime -400d -- python3 -c 'import datetime; print(datetime.datetime.now())'
+echo "(a static binary reads it too: timens patches its vDSO at exec)"
+step timens run --realtime @2038-01-19T03:14:07Z -- busybox date -u
 
 echo
 echo "== 2. A named namespace, changed live, inspected, removed =="
@@ -19,6 +21,11 @@ step timens create demo --boottime +365d --realtime +10y
 step timens exec demo -- date -u
 step timens set demo --realtime @2030-01-01T00:00:00Z
 step timens exec demo -- date -u
+step timens set demo --freeze
+step timens exec demo -- sh -c 'date -u +%T.%N; sleep 1; date -u +%T.%N'
+step timens set demo --advance 1h
+step timens exec demo -- date -u
+step timens set demo --unfreeze
 step timens show demo
 step timens list
 

@@ -66,3 +66,14 @@ def compile_probe(probe_dir):
         return built[key]
 
     return compile_
+
+
+@pytest.fixture(scope="module")
+def engine_rundir(tmp_path_factory):
+    """The run directory of one container engine's tests (module-scoped, as
+    the engine is); namespaces a failed test left mounted are unmounted."""
+    from containers.engines import unmount_under
+
+    path = tmp_path_factory.mktemp("rundir")
+    yield path
+    unmount_under(path)

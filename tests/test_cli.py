@@ -136,6 +136,10 @@ BAD_INPUTS = [
     (["exec", "lab", "--pid", "1", "--", "true"], "give a name or --pid, not both"),
     (["frobnicate"], "invalid choice"),
     (["run", "--no-such-option"], "unrecognized arguments"),
+    (["run", "--monotonic"], "expected one argument"),
+    (["run", "--monotonic", "--", "true"], "expected one argument"),
+    (["run", "true", "--", "x"], "unrecognized arguments: true"),
+    (["run", "--freeze=yes", "--", "true"], "ignored explicit argument"),
 ]
 
 

@@ -7,14 +7,7 @@ import pytest
 
 from containers import rootfs
 from containers.checks import DAY, YEAR_2038, leftovers, uptime_of
-from containers.engines import unmount_under, RUNTIME, Containerd
-
-
-@pytest.fixture(scope="module")
-def engine_rundir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("rundir")
-    yield path
-    unmount_under(path)  # a failed test may have left a namespace mounted
+from containers.engines import RUNTIME, Containerd
 
 
 @pytest.fixture(scope="module")

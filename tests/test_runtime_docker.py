@@ -6,16 +6,9 @@ import pytest
 
 from containers import rootfs
 from containers.checks import DAY, YEAR_2038, eventually, host_uptime, leftovers, listed_names, timens, uptime_of
-from containers.engines import unmount_under, Dockerd
+from containers.engines import Dockerd
 
 IMAGE = "timens-test:1"
-
-
-@pytest.fixture(scope="module")
-def engine_rundir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("rundir")
-    yield path
-    unmount_under(path)  # a failed test may have left a namespace mounted
 
 
 @pytest.fixture(scope="module")

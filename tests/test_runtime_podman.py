@@ -5,16 +5,9 @@ import pytest
 
 from containers import rootfs
 from containers.checks import DAY, YEAR_2038, leftovers, uptime_of
-from containers.engines import unmount_under, PODMAN_ULIMITS, Podman
+from containers.engines import PODMAN_ULIMITS, Podman
 
 IMAGE = "localhost/timens-test:1"
-
-
-@pytest.fixture(scope="module")
-def engine_rundir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("rundir")
-    yield path
-    unmount_under(path)  # a failed test may have left a namespace mounted
 
 
 @pytest.fixture(scope="module")

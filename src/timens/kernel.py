@@ -4,21 +4,22 @@ Everything that touches the kernel directly lives here; the public objects in
 `namespace.py` delegate to it. Steps that must run in a single-threaded
 process right before exec (unshare, setns) are done by the `timens-helper`
 program, never in this (possibly threaded) Python process.
+
+`timens run` imports this module: what only some paths need (re,
+subprocess, pathlib) is imported where it is used.
 """
 import errno
 import os
-import re
 import time
-from pathlib import Path
 
 from . import errors
 from .values import KERNEL_CLOCKS, NSEC_PER_SEC, format_offset, join_ns
 
 PROCFS = os.environ.get("TIMENS_PROCFS", "/proc")
 
-NATIVE = Path(__file__).parent / "native"
-HELPER = NATIVE / "timens-helper"
-LIBTIMENS = NATIVE / "libtimens.so"
+NATIVE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native")
+HELPER = os.path.join(NATIVE, "timens-helper")
+LIBTIMENS = os.path.join(NATIVE, "libtimens.so")
 
 CLONE_NEWTIME = 0x80
 NS_GET_USERNS = 0xB701  # _IO(0xb7, 0x1)
@@ -31,8 +32,6 @@ KTIME_SEC_MAX = (2**63 - 1) // NSEC_PER_SEC
 CLOCK_VALUE_MAX_NS = (KTIME_SEC_MAX // 2) * NSEC_PER_SEC + NSEC_PER_SEC - 1
 
 CLOCK_IDS = {"monotonic": time.CLOCK_MONOTONIC, "boottime": time.CLOCK_BOOTTIME}
-
-_NS_LINK = re.compile(r"time:\[(\d+)\]")
 
 
 def proc(*parts):
@@ -100,10 +99,16 @@ def check_kernel_offset(clock, offset_ns, shown, reading_root_ns):
 def ns_inode_of_link(pid, link="time"):
     """Inode of /proc/PID/ns/LINK, or None if the process is gone or hidden."""
     try:
-        match = _NS_LINK.fullmatch(os.readlink(proc(pid, "ns", link)))
+        return time_ns_inode(os.readlink(proc(pid, "ns", link)))
     except OSError:
         return None
-    return int(match.group(1)) if match else None
+
+
+def time_ns_inode(text):
+    """The inode in an nsfs name of a time namespace, "time:[INODE]", or None."""
+    if text.startswith("time:[") and text.endswith("]") and text[6:-1].isascii() and text[6:-1].isdigit():
+        return int(text[6:-1])
+    return None
 
 
 def open_time_ns(path, what):
@@ -149,10 +154,10 @@ def ns_id(fd):
 def above_stdio(fd):
     """FD moved to 3 or above. When timens runs with stdin (say) closed, a
     namespace fd can land on 0, where a child's redirections would clobber it."""
-    import fcntl
-
     if fd > 2:
         return fd
+    import fcntl
+
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
     os.close(fd)
     return new
@@ -221,6 +226,8 @@ def mounts():
 
 def _unescape(field):
     """mountinfo writes space, tab, newline and backslash as \\ooo octal."""
+    import re
+
     return os.fsdecode(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field))
 
 
@@ -245,16 +252,11 @@ class Holder:
     """
 
     def __init__(self, offsets_ns):
-        # A new namespace starts with the creator's offsets; write only a change,
-        # since writing needs CAP_SYS_TIME even to write the same values.
-        writes = offsets_ns != {c: own for c, (_, own) in own_clocks().items()}
-        self.map_user = map_user = needs_user_namespace(writes)
-        args = [str(HELPER), "hold"] + (["--map-user"] if map_user else [])
-        if writes:
-            for clock in KERNEL_CLOCKS:
-                args += [str(n) for n in divmod(offsets_ns.get(clock, 0), NSEC_PER_SEC)]
-        import subprocess  # here: listing namespaces should not pay for it
+        import subprocess
 
+        self.map_user, words = plan_namespace(offsets_ns)
+        map_user = self.map_user
+        args = [HELPER, "hold"] + (["--map-user"] if map_user else []) + (words or [])
         self.proc = subprocess.Popen(
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True
         )
@@ -275,6 +277,18 @@ class Holder:
         self.proc.wait()
         for stream in (self.proc.stdout, self.proc.stderr):
             stream.close()
+
+
+def plan_namespace(offsets_ns):
+    """How timens-helper makes a namespace with OFFSETS_NS ({clock: ns}):
+    (in a user namespace of its own?, the offsets' words "S N S N" or None)."""
+    # A new namespace starts with the creator's offsets; write only a change,
+    # since writing needs CAP_SYS_TIME even to write the same values.
+    writes = offsets_ns != {c: own for c, (_, own) in own_clocks().items()}
+    words = None
+    if writes:
+        words = [str(n) for clock in KERNEL_CLOCKS for n in divmod(offsets_ns.get(clock, 0), NSEC_PER_SEC)]
+    return needs_user_namespace(writes), words
 
 
 CAP_SYS_ADMIN, CAP_SYS_TIME = 21, 25
@@ -312,6 +326,8 @@ def must_join_user_namespace():
 
 def helper_error(stderr, map_user=False):
     """Turn `timens-helper: STEP: ERRNO (text)` into the right TimensError."""
+    import re
+
     match = re.search(r"timens-helper: ([\w-]+): (\w+) \((.*)\)", stderr)
     if not match:
         text = stderr.strip().splitlines()[-1] if stderr.strip() else "timens-helper failed"
@@ -331,7 +347,8 @@ def helper_error(stderr, map_user=False):
 def permission_advice(step, text, map_user):
     if step == "unshare-user" or step == "map-user":
         try:
-            limit = Path(proc("sys", "user", "max_user_namespaces")).read_text().strip()
+            with open(proc("sys", "user", "max_user_namespaces")) as f:
+                limit = f.read().strip()
         except OSError:
             limit = "?"
         return (

@@ -15,16 +15,14 @@ from collections import namedtuple
 
 from . import errors, kernel, process, stale, vdso
 from .errors import boundary
+from .offsets import (  # noqa: F401  (caller_page_path, REALTIME_LIMIT_NS: part of this module's API)
+    REALTIME_LIMIT_NS, as_value, caller_page_path, caller_realtime_offset, check_realtime, kernel_offsets,
+    realtime_offset,
+)
 from .page import ClockPage, PageBusy, PageError
 from .rundir import RunDir, trusted_rundir, validate_name
-from .values import (
-    INSTANT, KERNEL_CLOCKS, NSEC_PER_SEC, OFFSET, TARGET, ClockValue, format_offset, join_ns, parse_clock_value,
-)
-
-# REALTIME inside must stay representable as signed 64-bit nanoseconds
-# (1677-09-21 to 2262-04-11), as the kernel, Go and most runtimes assume.
-REALTIME_LIMIT_NS = (2**63 - 1) // NSEC_PER_SEC * NSEC_PER_SEC
-
+from .spawn import pop_preload
+from .values import INSTANT, KERNEL_CLOCKS, TARGET, join_ns
 
 class Offsets(namedtuple("Offsets", "monotonic boottime realtime", defaults=(0, 0, None))):
     """Offsets in nanoseconds against the host's clocks (not the caller's).
@@ -38,93 +36,9 @@ class Offsets(namedtuple("Offsets", "monotonic boottime realtime", defaults=(0, 
         return {"monotonic_ns": self.monotonic, "boottime_ns": self.boottime, "realtime_ns": self.realtime}
 
 
-def as_value(value, clock):
-    """What the API takes for a clock: a string as on the command line, a
-    number of seconds (int or float, as time.sleep takes), a timedelta, or
-    a ClockValue; for realtime also a datetime or date (an instant; naive
-    means local time, as @DATE does)."""
-    if value is None or isinstance(value, ClockValue):
-        return value
-    if isinstance(value, str):
-        return parse_clock_value(value, clock)
-    if isinstance(value, bool):
-        raise errors.BadValue(f"{clock}: {value!r} is not a time")
-    if isinstance(value, int):
-        return ClockValue(OFFSET, value * NSEC_PER_SEC)
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise errors.BadValue(f"{clock}: {value!r} is not a time")
-        return parse_clock_value(f"{value:+.9f}", clock)
-    from datetime import date, datetime, timedelta  # only these pay for this import
-
-    if isinstance(value, timedelta):
-        return ClockValue(OFFSET, (value.days * 86400 + value.seconds) * NSEC_PER_SEC + value.microseconds * 1000)
-    if isinstance(value, date) and clock == "realtime":
-        when = value if isinstance(value, datetime) else datetime(value.year, value.month, value.day)
-        return parse_clock_value("@" + when.isoformat(), clock)
-    raise errors.BadValue(f"{clock}: expected a string, seconds or a timedelta, not {type(value).__name__}")
-
-
-def caller_page_path():
-    """The page libtimens.so in this process reads (if it is loaded)."""
-    return os.environ.get("TIMENS_PAGE") or RunDir().page_file(kernel.ns_inode_of_link("self") or 0)
-
-
-def caller_realtime_offset():
-    """The REALTIME offset this process itself runs with (0 outside timens)."""
-    try:
-        with open(kernel.proc("self", "maps")) as f:
-            if "libtimens.so" not in f.read():
-                return 0
-    except OSError:
-        return 0
-    path = caller_page_path()
-    try:
-        with ClockPage.open(path, writable=False) as page:
-            return page.read_realtime_offset()
-    except (OSError, PageError):
-        return 0
-
-
 def resolve_offsets(monotonic=None, boottime=None, realtime=None):
     """Turn what the user asked into host-relative offsets, checking the ranges."""
-    own = kernel.own_clocks()
-    kernel_offsets = {}
-    for clock, value in zip(KERNEL_CLOCKS, (monotonic, boottime)):
-        value = as_value(value, clock)
-        reading, own_offset = own[clock]
-        root_reading = reading - own_offset
-        if value is None:
-            offset = own_offset
-        elif value.kind == TARGET:
-            offset = value.ns - root_reading
-        else:
-            offset = own_offset + value.ns
-        kernel.check_kernel_offset(clock, offset, str(value or format_offset(offset)), root_reading)
-        kernel_offsets[clock] = offset
-    realtime = as_value(realtime, "realtime")
-    own_rt = caller_realtime_offset()
-    host_now = time.time_ns() - own_rt
-    if realtime is None:
-        rt_offset = own_rt or None
-    elif realtime.kind == INSTANT:
-        rt_offset = realtime.ns - host_now
-    else:
-        rt_offset = own_rt + realtime.ns
-    if rt_offset is not None:
-        check_realtime(rt_offset, str(realtime or format_offset(rt_offset)), host_now)
-    return Offsets(kernel_offsets["monotonic"], kernel_offsets["boottime"], rt_offset)
-
-
-def check_realtime(offset, shown, host_now):
-    inside = host_now + offset
-    if not -REALTIME_LIMIT_NS <= inside <= REALTIME_LIMIT_NS:
-        low, high = -REALTIME_LIMIT_NS - host_now, REALTIME_LIMIT_NS - host_now
-        raise errors.OutOfRange(
-            f"realtime {shown} is out of range: REALTIME must read between "
-            f"1677-09-21 and 2262-04-11 (signed 64-bit nanoseconds), so the offset "
-            f"must be between {format_offset(low, 3)} and {format_offset(high, 3)} now"
-        )
+    return Offsets(**kernel_offsets(monotonic, boottime), realtime=realtime_offset(realtime))
 
 
 class TimeNamespace:
@@ -479,7 +393,7 @@ class TimeNamespace:
         patch unless VDSO_PATCH is false."""
         self._check_open()
         env = dict(os.environ if env is None else env)
-        preload = [p for p in env.pop("LD_PRELOAD", "").replace(":", " ").split() if "libtimens" not in p]
+        preload = pop_preload(env)
         exec_options = (["-e", str(err_fd)] if err_fd is not None else []) + (["-x", program] if program else [])
         if self.page_path is not None:
             preload.insert(0, str(kernel.LIBTIMENS))

@@ -1,6 +1,6 @@
 """The clock page: one shared 4 KiB file per time namespace.
 
-The layout lives in one place, ``native/timens_page.h``; this module parses
+The layout lives in one place, ``native/timens_page.h``; `layout.py` parses
 its ``#define`` lines at import, so no offset is written twice. Every write
 and every consistent read goes through the one C writer, page_write.c, built
 alone as ``native/libtimens-page.so`` (no constructor, no interposers) and
@@ -12,50 +12,16 @@ import errno
 import os
 import stat
 from collections import namedtuple
-from pathlib import Path
 
 from .errors import TimensError
 from .values import NSEC_PER_SEC, join_ns, split_ns  # noqa: F401  (part of this module's API)
 
-NATIVE = Path(__file__).parent / "native"
-HEADER = NATIVE / "timens_page.h"
-WRITER = NATIVE / "libtimens-page.so"
+from .layout import (  # noqa: F401  (part of this module's API)
+    DEFAULT_RUNDIR, FLAG_FROZEN, HEADER, LAYOUT, NATIVE, OFF_GENERATION, OFF_MAGIC, OFF_NS_ID, OFF_REALTIME_NSEC,
+    OFF_REALTIME_SEC, OFF_SEQ, OFF_VERSION, OFF_WAKE, PAGE_MAGIC, PAGE_SIZE, PAGE_VERSION, PAGES_SUBDIR,
+)
 
-_STRINGS = ("TIMENS_PAGES_SUBDIR", "TIMENS_DEFAULT_RUNDIR")
-
-
-def _parse_header(text):
-    """The header's one-line defines: TIMENS_PAGE_*/OFF_*/FLAG_* numbers, two paths."""
-    layout = {}
-    for line in text.splitlines():
-        words = line.split(None, 2)
-        if len(words) != 3 or words[0] != "#define":
-            continue
-        name, value = words[1], words[2].strip()
-        if name.startswith(("TIMENS_PAGE_", "TIMENS_OFF_", "TIMENS_FLAG_")):
-            layout[name] = int(value, 0)
-        elif name in _STRINGS and len(value) >= 2 and value[0] == value[-1] == '"':
-            layout[name] = value[1:-1]
-    return layout
-
-
-#: Every TIMENS_PAGE_* / TIMENS_OFF_* number and the two path strings.
-LAYOUT = _parse_header(HEADER.read_text())
-
-PAGE_MAGIC = LAYOUT["TIMENS_PAGE_MAGIC"]
-PAGE_VERSION = LAYOUT["TIMENS_PAGE_VERSION"]
-PAGE_SIZE = LAYOUT["TIMENS_PAGE_SIZE"]
-OFF_MAGIC = LAYOUT["TIMENS_OFF_MAGIC"]
-OFF_VERSION = LAYOUT["TIMENS_OFF_VERSION"]
-OFF_SEQ = LAYOUT["TIMENS_OFF_SEQ"]
-OFF_REALTIME_SEC = LAYOUT["TIMENS_OFF_REALTIME_SEC"]
-OFF_REALTIME_NSEC = LAYOUT["TIMENS_OFF_REALTIME_NSEC"]
-OFF_GENERATION = LAYOUT["TIMENS_OFF_GENERATION"]
-OFF_NS_ID = LAYOUT["TIMENS_OFF_NS_ID"]
-OFF_WAKE = LAYOUT["TIMENS_OFF_WAKE"]
-FLAG_FROZEN = LAYOUT["TIMENS_FLAG_FROZEN"]
-PAGES_SUBDIR = LAYOUT["TIMENS_PAGES_SUBDIR"]
-DEFAULT_RUNDIR = LAYOUT["TIMENS_DEFAULT_RUNDIR"]
+WRITER = os.path.join(NATIVE, "libtimens-page.so")
 
 # enum timens_page_op in native/page_write.h
 _OP_SET_OFFSET, _OP_SET_NOW, _OP_FREEZE, _OP_FREEZE_NOW, _OP_UNFREEZE, _OP_ADVANCE = range(1, 7)
@@ -83,7 +49,15 @@ class PageBusy(PageError):
 
 def page_path(rundir, inode):
     """Where the page of the time namespace with nsfs inode INODE lives."""
-    return Path(rundir) / PAGES_SUBDIR / str(int(inode))
+    return _path(rundir) / PAGES_SUBDIR / str(int(inode))
+
+
+def _path(path):
+    """PATH as a pathlib.Path, imported only here: it is slow to import, and a
+    `timens run` without a page never needs it."""
+    from pathlib import Path
+
+    return Path(path)
 
 
 _writer = None
@@ -142,7 +116,7 @@ class ClockPage:
     """An open clock page. Use ``create`` or ``open``; close it when done."""
 
     def __init__(self, path, fd, writable):
-        self.path = Path(path)
+        self.path = _path(path)
         self._fd = fd
         self.writable = writable
 
@@ -155,7 +129,7 @@ class ClockPage:
         temporary file in the same directory and linked into place, so a
         reader never sees a partial page and two creators cannot both win.
         """
-        path = Path(path)
+        path = _path(path)
         sec, nsec = _parts(realtime_offset_ns, "REALTIME offset")
         if not 0 <= ns_id < 2**64:
             raise ValueError(f"namespace id {ns_id} is not a 64-bit kernel id")
@@ -180,7 +154,7 @@ class ClockPage:
 
         O_NONBLOCK: a FIFO planted where a page should be must not hang us.
         """
-        path = Path(path)
+        path = _path(path)
         flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC | os.O_NONBLOCK
         fd = os.open(path, flags)
         try:

@@ -10,12 +10,10 @@ over a close-on-exec pipe and raised here as the matching `OSError`
 """
 import os
 import subprocess
-import sys
 
 from . import errors
 from .kernel import above_stdio
-
-_ERRNO_BYTES = 4  # the helper writes the exec's errno as a native int
+from .spawn import read_report
 
 
 class Popen(subprocess.Popen):
@@ -56,7 +54,7 @@ class Popen(subprocess.Popen):
             super().__init__(argv, env=env, pass_fds=pass_fds, **kwargs)
             os.close(err_write)
             err_write = None
-            exec_errno = _read_errno(err_read)
+            report = read_report(err_read)
         except BaseException:
             for fd in (err_read, err_write):
                 if fd is not None:
@@ -65,13 +63,13 @@ class Popen(subprocess.Popen):
             raise
         os.close(err_read)
         self.args = args
-        if exec_errno is not None:
+        if report is not None:
             super().wait()
             for stream in (self.stdin, self.stdout, self.stderr):
                 if stream:
                     stream.close()
             self._release()
-            raise errors.command_error(exec_errno, program)
+            raise errors.command_error(report[0], program)
 
     def _release(self):
         if self._owned is not None:
@@ -88,20 +86,6 @@ class Popen(subprocess.Popen):
         if status is not None:
             self._release()
         return status
-
-
-def _read_errno(fd):
-    """The exec's errno the helper sent, or None once the exec succeeded (EOF)."""
-    data = b""
-    while True:
-        try:
-            chunk = os.read(fd, _ERRNO_BYTES)
-        except InterruptedError:
-            continue
-        if not chunk:
-            break
-        data += chunk
-    return int.from_bytes(data[:_ERRNO_BYTES], sys.byteorder) if len(data) >= _ERRNO_BYTES else None
 
 
 def run(popen, args, *, input=None, capture_output=False, timeout=None, check=False, **kwargs):

@@ -15,9 +15,10 @@ import os
 import stat
 
 from . import errors
-from .page import DEFAULT_RUNDIR, PAGES_SUBDIR, page_path
+from .layout import DEFAULT_RUNDIR, PAGES_SUBDIR
 
 NAME_MAX = 64
+META_SUBDIR = "meta"
 DIR_MODE, PRIVATE_DIR_MODE, FILE_MODE = 0o755, 0o700, 0o644
 
 
@@ -82,7 +83,7 @@ class RunDir:
 
     @property
     def meta_dir(self):
-        return self.path / "meta"
+        return self.path / META_SUBDIR
 
     @property
     def pages_dir(self):
@@ -95,6 +96,8 @@ class RunDir:
         return self.meta_dir / (validate_name(name) + ".json")
 
     def page_file(self, inode):
+        from .page import page_path
+
         return page_path(self.path, inode)
 
     def ensure(self, *subdirs):

@@ -17,8 +17,15 @@ Signals a process sends to timens itself are passed on in both cases (one
 sent twice at once, to timens and to its group, is passed on once).
 """
 import os
-import signal
 import time
+
+try:
+    # The C half of `signal`, loaded with every interpreter: the module itself
+    # imports enum (and with it functools and collections), a tenth of the
+    # start-up of `timens run`, to wrap these same numbers in enums.
+    import _signal as signal
+except ImportError:  # another Python than CPython
+    import signal
 
 # Signals that would end or disturb timens: they are meant for the command.
 FORWARDED = (

@@ -8,11 +8,8 @@ page is stale: `sweep` removes it, so that no new namespace reads an old
 namespace's REALTIME. create, run and list sweep.
 """
 import os
-import re
 
 from . import kernel
-
-_NS_LINK = re.compile(r"time:\[(\d+)\]")
 
 
 def holders(wanted, processes=None):
@@ -31,9 +28,9 @@ def holders(wanted, processes=None):
         return found
     pids = [pid for pid, _, _ in processes]
     for root, mount_point in kernel.mounts():
-        match = _NS_LINK.fullmatch(root)
-        if match and int(match.group(1)) in wanted:
-            found.setdefault(int(match.group(1)), mount_point)
+        inode = kernel.time_ns_inode(root)
+        if inode in wanted:
+            found.setdefault(inode, mount_point)
     for pid in pids:
         if wanted <= found.keys():
             break
@@ -44,11 +41,11 @@ def holders(wanted, processes=None):
         for fd in fds:
             path = kernel.proc(pid, "fd", fd)
             try:
-                match = _NS_LINK.fullmatch(os.readlink(path))
+                inode = kernel.time_ns_inode(os.readlink(path))
             except OSError:
                 continue
-            if match and int(match.group(1)) in wanted:
-                found.setdefault(int(match.group(1)), path)
+            if inode in wanted:
+                found.setdefault(inode, path)
     return found
 
 
@@ -92,17 +89,21 @@ def is_stale(page_ns_id, namespace_id):
     return bool(page_ns_id and namespace_id and page_ns_id != namespace_id)
 
 
-_TEMPORARY = re.compile(r"\..+\.(\d+)\.[0-9a-f]+\.tmp")  # .NAME.PID.RANDOM.tmp, as writers name them
+_TEMPORARY = r"\..+\.(\d+)\.[0-9a-f]+\.tmp"  # .NAME.PID.RANDOM.tmp, as writers name them
 
 
 def sweep_temporaries(directory):
     """Remove the temporary files of writers that died (killed mid-write)."""
     try:
-        names = os.listdir(directory)
+        names = [n for n in os.listdir(directory) if n.startswith(".") and n.endswith(".tmp")]
     except OSError:
         return
+    if not names:
+        return
+    import re  # only now: most runs find nothing to sweep
+
     for name in names:
-        match = _TEMPORARY.fullmatch(name)
+        match = re.fullmatch(_TEMPORARY, name)
         if match and not kernel.process_exists(int(match.group(1))):
             try:
                 os.unlink(os.path.join(directory, name))
@@ -111,16 +112,21 @@ def sweep_temporaries(directory):
 
 
 def sweep(rundir, processes=None):
-    """Remove the stale pages of RUNDIR (those the caller may remove), and
-    what writers killed mid-write left there.
+    """Remove the stale pages of RUNDIR (a RunDir or its path; those pages the
+    caller may remove), and what writers killed mid-write left there.
 
     Returns {inode: PageView} of the pages of live namespaces, as read
     here, so that a caller need not open them again. PROCESSES as for
     `holders`."""
-    for directory in (rundir.pages_dir, rundir.meta_dir):
+    from .layout import PAGES_SUBDIR
+    from .rundir import META_SUBDIR
+
+    rundir = os.fspath(getattr(rundir, "path", rundir))  # a RunDir or its path
+    pages_dir = os.path.join(rundir, PAGES_SUBDIR)
+    for directory in (pages_dir, os.path.join(rundir, META_SUBDIR)):
         sweep_temporaries(directory)
     try:
-        paths = {int(e.name): e.path for e in os.scandir(rundir.pages_dir) if e.name.isdigit()}
+        paths = {int(e.name): e.path for e in os.scandir(pages_dir) if e.name.isdigit()}
     except OSError:
         return {}
     if not paths:

@@ -17,7 +17,7 @@ import platform
 
 from . import kernel
 
-TRACER = kernel.NATIVE / "timens-tracer"
+TRACER = os.path.join(kernel.NATIVE, "timens-tracer")
 ENV_SWITCH = "TIMENS_VDSO_PATCH"
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 DOCKER = "/usr/bin/docker"  # /usr/local/bin/docker, first on PATH here, is another client
-RUNTIME = str(Path(sys.executable).parent / "timens-runtime")  # the console script under test
+RUNTIME = str(Path(sys.executable).parent / "timens-runtime")  # the command under test (the C front end)
 PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 
 

@@ -11,12 +11,20 @@
  *
  *   timens-helper enter [-u USERNS_FD] -t TIMENS_FD [-p LD_PRELOAD] [-e ERR_FD]
  *                       [-x PROGRAM] [-U SIG,SIG...] -- ARG0 ARG...
+ *   timens-helper enter -n [-m] [-o MONO_SEC,MONO_NSEC,BOOT_SEC,BOOT_NSEC] [-C] [...] -- ARG0 ARG...
  *       setns into the user namespace (if given) and the time namespace,
+ *       or with -n make a new one as hold does (-m: in a user namespace of
+ *       its own, -o: with these offsets) and join it: one process for a
+ *       namespace nothing else needs to open (no clock page, no name),
  *       drop CAP_SYS_TIME for good, set LD_PRELOAD (an empty value removes
  *       it), then execvp PROGRAM (default ARG0) with ARG0 ARG... as its
  *       argv. With ERR_FD, a failed exec writes its errno there (a native
  *       int, as subprocess's child does) instead of a message: the fd is
  *       close-on-exec, so the caller reads EOF once the exec succeeded.
+ *       With -n, a failure to make the namespace is written there too: its
+ *       errno followed by the step's name, as hold would print them.
+ *       -C closes every file descriptor but stdio at exec, as subprocess's
+ *       close_fds would (posix_spawn, which starts us then, has no such action).
  *       -U unblocks these signals, which the caller blocked before starting
  *       us so that none meant for the command is lost, and which the
  *       command must not inherit blocked.
@@ -38,15 +46,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/capability.h>
-#include <sys/prctl.h>
+#include <linux/close_range.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME 0x00000080
-#endif
+#include "join.h"
 
 #define EXIT_OWN_ERROR 125
 
@@ -57,27 +62,6 @@ static int fail(const char *step)
 	fprintf(stderr, "timens-helper: %s: %s (%s)\n", step, strerrorname_np(err) ? strerrorname_np(err) : "?",
 		strerror(err));
 	return EXIT_OWN_ERROR;
-}
-
-/*
- * Nothing timens starts may set the host's clock: drop CAP_SYS_TIME from
- * the bounding, inheritable and ambient sets, so that not even a root
- * process inside (or anything it runs) can get it back. A settime inside
- * then moves the namespace's REALTIME (libtimens) or fails with EPERM, as
- * in a container.
- */
-static int drop_cap_sys_time(void)
-{
-	struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2];
-
-	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, CAP_SYS_TIME, 0, 0);
-	if (prctl(PR_CAPBSET_DROP, CAP_SYS_TIME, 0, 0, 0) != 0 && prctl(PR_CAPBSET_READ, CAP_SYS_TIME, 0, 0, 0) != 0)
-		return -1;  /* could not drop it, and it is still there */
-	if (syscall(SYS_capget, &head, data) != 0)
-		return -1;
-	data[CAP_TO_INDEX(CAP_SYS_TIME)].inheritable &= ~CAP_TO_MASK(CAP_SYS_TIME);
-	return (int)syscall(SYS_capset, &head, data);
 }
 
 /* enter's failures reach the user as they are: say what to do. */
@@ -128,35 +112,48 @@ static int map_caller_to_itself(uid_t uid, gid_t gid)
 	return write_file("/proc/self/gid_map", map);
 }
 
-static int hold(int argc, char **argv)
+/*
+ * A new time namespace for our children, with OFFSETS ("S N S N", or NULL to
+ * keep the inherited ones, which needs no CAP_SYS_TIME), made inside a new
+ * user namespace first with MAP_USER. On failure, the step that failed.
+ */
+static const char *make_time_namespace(int map_user, char *const *off)
 {
-	int map_user = argc >= 2 && strcmp(argv[1], "--map-user") == 0;
-	char **off = argv + 1 + map_user;
 	char offsets[160];
-	char buf[64];
 
-	/* No offsets given: keep the inherited ones, which needs no CAP_SYS_TIME. */
-	if (argc != 5 + map_user && argc != 1 + map_user) {
-		fprintf(stderr, "timens-helper: hold: bad arguments\n");
-		return EXIT_OWN_ERROR;
-	}
 	if (map_user) {
 		uid_t uid = geteuid();
 		gid_t gid = getegid();
 
 		if (unshare(CLONE_NEWUSER) < 0)
-			return fail("unshare-user");
+			return "unshare-user";
 		if (map_caller_to_itself(uid, gid) < 0)
-			return fail("map-user");
+			return "map-user";
 	}
 	if (unshare(CLONE_NEWTIME) < 0)
-		return fail("unshare-time");
-	if (argc == 5 + map_user) {
+		return "unshare-time";
+	if (off) {
 		snprintf(offsets, sizeof(offsets), "monotonic %s %s\nboottime %s %s\n", off[0], off[1], off[2],
 			 off[3]);
 		if (write_file("/proc/self/timens_offsets", offsets) < 0)
-			return fail("offsets");
+			return "offsets";
 	}
+	return NULL;
+}
+
+static int hold(int argc, char **argv)
+{
+	int map_user = argc >= 2 && strcmp(argv[1], "--map-user") == 0;
+	const char *failed;
+	char buf[64];
+
+	if (argc != 5 + map_user && argc != 1 + map_user) {
+		fprintf(stderr, "timens-helper: hold: bad arguments\n");
+		return EXIT_OWN_ERROR;
+	}
+	failed = make_time_namespace(map_user, argc == 5 + map_user ? argv + 1 + map_user : NULL);
+	if (failed)
+		return fail(failed);
 	if (write(STDOUT_FILENO, "ready\n", 6) != 6)
 		return fail("report");
 	while (read(STDIN_FILENO, buf, sizeof(buf)) > 0)
@@ -164,15 +161,65 @@ static int hold(int argc, char **argv)
 	return 0;
 }
 
+/* -o S,N,S,N split in place into the four words make_time_namespace takes. */
+static int split_offsets(char *text, char **off)
+{
+	for (int i = 0; i < 4; i++) {
+		off[i] = strsep(&text, ",");
+		if (!off[i] || !*off[i])
+			return -1;
+	}
+	return text ? -1 : 0;
+}
+
+/* -n: make the namespace and join it; a failure goes to ERR_FD as errno + step. */
+static int enter_new(int map_user, char **off, int err_fd)
+{
+	const char *failed = make_time_namespace(map_user, off);
+	int fd, err;
+
+	if (!failed) {
+		fd = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
+		err = fd >= 0 && setns(fd, CLONE_NEWTIME) == 0 ? 0 : errno;
+		if (fd >= 0)
+			close(fd);
+		if (!err)
+			return 0;
+		errno = err;
+		failed = "enter";
+	}
+	err = errno;
+	if (err_fd < 0 || write(err_fd, &err, sizeof(err)) != (ssize_t)sizeof(err) ||
+	    write(err_fd, failed, strlen(failed)) != (ssize_t)strlen(failed)) {
+		errno = err;
+		return fail(failed);
+	}
+	return EXIT_OWN_ERROR;
+}
+
+/* Every fd from 3 up closes at exec: what the command inherits is stdio alone. */
+static void close_others_at_exec(void)
+{
+	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	for (long fd = 3, max = sysconf(_SC_OPEN_MAX); fd < max && fd < 65536; fd++)
+		fcntl((int)fd, F_SETFD, FD_CLOEXEC);  /* before Linux 5.11: one at a time */
+}
+
 static int enter(int argc, char **argv)
 {
-	int userns_fd = -1, timens_fd = -1, err_fd = -1, opt, err;
+	int userns_fd = -1, timens_fd = -1, err_fd = -1, new_ns = 0, map_user = 0, close_fds = 0, opt, err;
 	const char *preload = NULL, *program = NULL;
+	char *off[4], *offsets = NULL;
 	sigset_t unblock;
 
 	sigemptyset(&unblock);
-	while ((opt = getopt(argc, argv, "+u:t:p:e:x:U:")) != -1) {
+	while ((opt = getopt(argc, argv, "+u:t:nmo:Cp:e:x:U:")) != -1) {
 		switch (opt) {
+		case 'n': new_ns = 1; break;
+		case 'm': map_user = 1; break;
+		case 'o': offsets = optarg; break;
+		case 'C': close_fds = 1; break;
 		case 'u': userns_fd = atoi(optarg); break;
 		case 't': timens_fd = atoi(optarg); break;
 		case 'p': preload = optarg; break;
@@ -185,21 +232,29 @@ static int enter(int argc, char **argv)
 		default: return EXIT_OWN_ERROR;
 		}
 	}
-	if (timens_fd < 0 || optind >= argc) {
+	if ((timens_fd < 0) == !new_ns || (new_ns && userns_fd >= 0) || ((map_user || offsets) && !new_ns) ||
+	    (offsets && split_offsets(offsets, off) < 0) || optind >= argc) {
 		fprintf(stderr, "timens-helper: enter: bad arguments\n");
 		return EXIT_OWN_ERROR;
 	}
-	/* Inherited without close-on-exec (pass_fds): set it, so exec closes it. */
+	if (close_fds)
+		close_others_at_exec();
+	/* Inherited without close-on-exec: set it, so exec closes it. */
 	if (err_fd >= 0 && fcntl(err_fd, F_SETFD, FD_CLOEXEC) < 0)
 		err_fd = -1;
-	/* The user namespace first: it grants the right to join the time one. */
-	if (userns_fd >= 0 && setns(userns_fd, CLONE_NEWUSER) < 0)
-		return refuse("the user namespace that owns it");
-	if (setns(timens_fd, CLONE_NEWTIME) < 0)
-		return refuse("it");
-	if (userns_fd >= 0)
-		close(userns_fd);
-	close(timens_fd);
+	if (new_ns) {
+		if (enter_new(map_user, offsets ? off : NULL, err_fd) != 0)
+			return EXIT_OWN_ERROR;
+	} else {
+		/* The user namespace first: it grants the right to join the time one. */
+		if (userns_fd >= 0 && setns(userns_fd, CLONE_NEWUSER) < 0)
+			return refuse("the user namespace that owns it");
+		if (setns(timens_fd, CLONE_NEWTIME) < 0)
+			return refuse("it");
+		if (userns_fd >= 0)
+			close(userns_fd);
+		close(timens_fd);
+	}
 	if (drop_cap_sys_time() != 0) {
 		fprintf(stderr, "timens: cannot drop CAP_SYS_TIME for the command: %s\n", strerror(errno));
 		return EXIT_OWN_ERROR;

@@ -20,6 +20,7 @@ from . import args as cmdline
 
 EXIT_OWN_ERROR = 125
 RUNTIME_ENV = "TIMENS_RUNTIME"
+FRONT_END = "timens-runtime"  # native/runtime_front.c, which runs this module as timens-runtime-py
 META_KEY = "oci"  # the part of a namespace's metadata that timens-runtime owns
 
 
@@ -61,10 +62,12 @@ def real_runtime(call):
     """--timens-runtime PATH, else $TIMENS_RUNTIME, else runc, else crun from PATH."""
     named = call.runtime or os.environ.get(RUNTIME_ENV)
     candidates = [named] if named else ["runc", "crun"]
+    # Never ourselves: neither this script nor the front end that ran it.
     me = os.path.realpath(sys.argv[0])
+    us = {me, os.path.join(os.path.dirname(me), FRONT_END)}
     for name in candidates:
         path = which(name)
-        if path and os.path.realpath(path) != me:
+        if path and os.path.realpath(path) not in us:
             return path
     if named:
         raise Failure(f"the OCI runtime {named!r} ({'--timens-runtime' if call.runtime else RUNTIME_ENV}) "
@@ -137,11 +140,6 @@ def config_path(call):
     return os.path.join(bundle, "config.json")
 
 
-# Words any config that asks for clocks contains; one without them is
-# passed on without being parsed.
-MARKERS = (b"io.timens.", b"TIMENS_", b'"time"')
-
-
 def create(call, real, rundir):
     path = config_path(call)
     try:
@@ -149,8 +147,10 @@ def create(call, real, rundir):
             original = f.read()
     except OSError:
         original = b""
-    if not call.container_id or not any(marker in original for marker in MARKERS):
-        return exec_real(real, call.argv)  # no clocks (or no config: the real runtime says what is wrong)
+    if not call.container_id or not original:
+        return exec_real(real, call.argv)  # no config: the real runtime says what is wrong
+    # A config with no word of a clock request never gets here: the front
+    # end (native/runtime_front.c) runs the real runtime itself.
     from . import spec as oci
 
     try:
