@@ -19,6 +19,7 @@ from .offsets import (  # noqa: F401  (caller_page_path, REALTIME_LIMIT_NS: part
     REALTIME_LIMIT_NS, as_value, caller_page_path, caller_realtime_offset, check_realtime, kernel_offsets,
     realtime_offset,
 )
+from .files import remove
 from .page import ClockPage, PageBusy, PageError
 from .rundir import RunDir, trusted_rundir, validate_name
 from .spawn import pop_preload
@@ -153,13 +154,13 @@ class TimeNamespace:
                 ns.close()
             if made:
                 try:
-                    rundir.page_file(made).unlink(missing_ok=True)
+                    remove(rundir.page_file(made))
                 except OSError:
                     pass  # no page was made: its place is not even a directory
                 if _inode_at(target, os.stat) == made:
                     kernel.detach_mount(target)
             if _inode_at(target, os.lstat) == placeholder:
-                target.unlink(missing_ok=True)
+                remove(target)
                 rundir.remove_meta(name)
             raise
         finally:
@@ -185,7 +186,7 @@ class TimeNamespace:
             self._make_page(realtime_offset, freeze)
             return True
         try:
-            self.rundir.page_file(self.inode).unlink(missing_ok=True)
+            remove(self.rundir.page_file(self.inode))
         except OSError:
             pass  # not ours to remove; its ns_id keeps libtimens from using it
         return False
@@ -198,7 +199,7 @@ class TimeNamespace:
         # A file already there is stale (a dead namespace whose inode the
         # kernel reused) or no page at all: replace it. Processes that
         # mapped it keep their mapping; new ones get this page.
-        path.unlink(missing_ok=True)
+        remove(path)
         with ClockPage.create(path, realtime_offset, ns_id=kernel.ns_id(self._time_fd)) as page:
             if freeze is not False:
                 page.freeze(None if freeze is True else freeze)
@@ -211,7 +212,7 @@ class TimeNamespace:
         """Open the named namespace NAME."""
         rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
         path = rundir.ns_file(name)
-        if not path.exists():
+        if not os.path.exists(path):
             raise errors.NoSuchNamespace(f'no namespace named "{name}" (see: timens list)')
         fd = kernel.open_time_ns(path, f'"{name}"')
         meta = rundir.read_meta(name)
@@ -310,7 +311,7 @@ class TimeNamespace:
                     raise
                 except PageError:  # not a page any more (truncated, overwritten)
                     self._make_page(offset)
-            for injected in self.rundir.pages_dir.glob(f"{self.inode}.inject-*"):  # inject.py's per-process pages
+            for injected in self.rundir.injected_pages(self.inode):  # inject.py's per-process pages
                 with ClockPage.open(injected) as page:
                     page.set_realtime_offset(offset)
             if self.name:
@@ -397,7 +398,7 @@ class TimeNamespace:
         exec_options = (["-e", str(err_fd)] if err_fd is not None else []) + (["-x", program] if program else [])
         if self.page_path is not None:
             preload.insert(0, str(kernel.LIBTIMENS))
-            env["TIMENS_RUNDIR"] = str(self.rundir.path.absolute())
+            env["TIMENS_RUNDIR"] = os.path.abspath(self.rundir.root)
             env.pop("TIMENS_PAGE", None)
             tracer_args = vdso.traced(args, self.page_path, env, exec_options) if vdso_patch else None
             if tracer_args is not None:
@@ -452,7 +453,7 @@ class TimeNamespace:
             # Processes still inside (a background job of the command) keep
             # the page; a later sweep removes it once the last one is gone.
             try:
-                self.rundir.page_file(self.inode).unlink(missing_ok=True)
+                remove(self.rundir.page_file(self.inode))
             except OSError:
                 pass
         for fd in (self._time_fd, self._user_fd):
@@ -466,17 +467,17 @@ class TimeNamespace:
         if not self.name:
             raise errors.TimensError("only a named namespace can be deleted")
         target = self.rundir.ns_file(self.name)
-        page = self.rundir.page_file(self.inode)
+        page, injected_pages = self.rundir.page_file(self.inode), self.rundir.injected_pages(self.inode)
         self.close()
         try:
             kernel.detach_mount(target)
         except OSError as err:
             raise errors.PermissionDenied(f'cannot unmount namespace file "{target}": {err.strerror}') from err
-        target.unlink(missing_ok=True)
+        remove(target)
         self.rundir.remove_meta(self.name)
-        page.unlink(missing_ok=True)
-        for injected in self.rundir.pages_dir.glob(f"{page.name}.inject-*"):  # inject.py's per-process pages
-            injected.unlink(missing_ok=True)
+        remove(page)
+        for injected in injected_pages:  # inject.py's per-process pages
+            remove(injected)
 
     def __enter__(self):
         return self
@@ -501,14 +502,14 @@ def delete_named(name, *, rundir=None):
         ns = TimeNamespace.open(name, rundir=rundir)
     except errors.NoSuchNamespace:
         path = rundir.ns_file(name)
-        if not path.exists():
+        if not os.path.exists(path):
             raise
         meta = rundir.read_meta(name)
         kernel.detach_mount(path)
-        path.unlink(missing_ok=True)
+        remove(path)
         rundir.remove_meta(name)
         if meta.get("inode"):
-            rundir.page_file(meta["inode"]).unlink(missing_ok=True)
+            remove(rundir.page_file(meta["inode"]))
         return
     ns.delete()
 

@@ -49,12 +49,12 @@ class PageBusy(PageError):
 
 def page_path(rundir, inode):
     """Where the page of the time namespace with nsfs inode INODE lives."""
-    return _path(rundir) / PAGES_SUBDIR / str(int(inode))
+    return os.path.join(rundir, PAGES_SUBDIR, str(int(inode)))
 
 
 def _path(path):
     """PATH as a pathlib.Path, imported only here: it is slow to import, and a
-    `timens run` without a page never needs it."""
+    `timens run`, a `timens list` or a container without a page never needs it."""
     from pathlib import Path
 
     return Path(path)

@@ -215,7 +215,7 @@ def start_time(pid):
 def open_owned(rundir, container_id):
     """The namespace timens-runtime made for CONTAINER_ID, or None."""
     try:
-        if not container_id or not rundir.ns_file(container_id).exists():
+        if not container_id or not os.path.exists(rundir.ns_file(container_id)):
             return None
         if META_KEY not in rundir.read_meta(container_id):
             return None
