@@ -165,9 +165,9 @@ def default_shell():
 
 
 def print_json(data):
-    import json
+    from .jsontext import dumps
 
-    print(json.dumps(data, indent=2))
+    print(dumps(data))
 
 
 def describe(ns):
