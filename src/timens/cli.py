@@ -167,7 +167,7 @@ def default_shell():
 def print_json(data):
     from .jsontext import dumps
 
-    print(dumps(data))
+    print(dumps(data, indent=2))
 
 
 def describe(ns):

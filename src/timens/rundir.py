@@ -174,7 +174,7 @@ class RunDir:
             return []
 
     def read_meta(self, name):
-        import json
+        from .jsontext import loads
 
         try:
             # Non-blocking and regular files only: a FIFO planted here must not hang us.
@@ -182,7 +182,7 @@ class RunDir:
             try:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
                     return {}
-                data = json.loads(os.read(fd, 1 << 20))
+                data = loads(os.read(fd, 1 << 20))
             finally:
                 os.close(fd)
         except (OSError, ValueError, RecursionError):
@@ -191,12 +191,11 @@ class RunDir:
 
     def write_meta(self, name, data):
         """Write NAME's metadata atomically, mode 0644."""
-        import json
-
         from .files import write_atomically
+        from .jsontext import dumps
 
         self.ensure("meta_dir")
-        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+        text = dumps(data, indent=2, sort_keys=True) + "\n"
         write_atomically(self.meta_file(name), text.encode(), mode=FILE_MODE)
 
     def remove_meta(self, name):

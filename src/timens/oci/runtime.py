@@ -339,10 +339,10 @@ def container_gone(ns, owner, stopped_too=False):
     if proc.returncode != 0:
         return not state_dir_exists(owner, ns.name)
     if stopped_too:
-        import json
+        from ..jsontext import loads
 
         try:
-            return json.loads(proc.stdout).get("status") == "stopped"
+            return loads(proc.stdout).get("status") == "stopped"
         except ValueError:
             return False
     return False
