@@ -4,14 +4,17 @@ The json package imports re, and re enum: a fifth of a `timens list --json`
 that lists 300 namespaces, and of each call a container engine makes to
 timens-runtime. Both halves use the C functions json itself uses (_json)
 and leave anything they do not handle to json: a value other than dicts
-with string keys, lists, strings, integers, booleans and None (a float);
-text that is not valid JSON, so that its error is json's.
+with string keys, lists, strings, numbers, booleans and None; text that
+is not valid JSON, so that its error is json's.
 """
 
 try:
     from _json import encode_basestring_ascii as _string, make_scanner as _make_scanner
 except ImportError:  # another Python: json does it all
     _string = _make_scanner = None
+
+
+_INFINITY = float("inf")
 
 
 class _Other(Exception):
@@ -41,6 +44,13 @@ def _parts(value, newline, step, sort_keys):
         yield _string(value)
     elif type(value) is int:
         yield int.__repr__(value)
+    elif type(value) is float:
+        if value != value:
+            yield "NaN"
+        elif value in (_INFINITY, -_INFINITY):
+            yield "Infinity" if value > 0 else "-Infinity"
+        else:
+            yield float.__repr__(value)
     elif type(value) in (list, tuple, dict):
         if not value:
             yield "{}" if type(value) is dict else "[]"

@@ -9,11 +9,10 @@ All values the user gives are relative to the clocks the caller sees, so
 that timens behaves the same on the host and nested inside a namespace.
 """
 import os
-import subprocess
 import time
 from collections import namedtuple
 
-from . import errors, kernel, process, stale, vdso
+from . import errors, kernel, stale, vdso
 from .errors import boundary
 from .offsets import (  # noqa: F401  (caller_page_path, REALTIME_LIMIT_NS: part of this module's API)
     REALTIME_LIMIT_NS, as_value, caller_page_path, caller_realtime_offset, check_realtime, kernel_offsets,
@@ -412,7 +411,7 @@ class TimeNamespace:
 
     def popen(self, args, **kwargs):
         """subprocess.Popen, with the child inside this namespace."""
-        return Popen(args, namespace=self, **kwargs)
+        return __getattr__("Popen")(args, namespace=self, **kwargs)
 
     def run(self, args, **kwargs):
         """subprocess.run, with the child inside this namespace."""
@@ -421,6 +420,8 @@ class TimeNamespace:
     @boundary("read the clocks inside")
     def clocks(self):
         """Read the clocks inside, at one instant, from a process in the namespace."""
+        import subprocess
+
         argv, env, fds = self.enter_argv([str(kernel.HELPER), "clocks"], vdso_patch=False)
         proc = subprocess.run(argv, env=env, pass_fds=fds, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -535,24 +536,40 @@ def parse_pid(pid):
     return int(text)
 
 
-class Popen(process.Popen):
-    """subprocess.Popen whose child runs inside a time namespace.
+def __getattr__(name):
+    """Popen, made on first use: it subclasses subprocess.Popen, and a
+    container's create or delete (timens-runtime) runs no Popen, nor pays
+    for importing subprocess (locale, re, threading, selectors)."""
+    if name != "Popen":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if "Popen" in globals():  # made already, and called by name from this module
+        return globals()["Popen"]
+    from . import process
 
-    Give either `namespace=` (an open TimeNamespace) or the clock values of
-    a new namespace made for this child alone (`monotonic=`, `boottime=`,
-    `realtime=`, `freeze=`), which is closed, and its clock page removed,
-    once the child has been waited for.
-    """
+    class Popen(process.Popen):
+        """subprocess.Popen whose child runs inside a time namespace.
 
-    def __init__(self, args, *, namespace=None, monotonic=None, boottime=None, realtime=None, freeze=False,
-                 **kwargs):
-        values = {"monotonic": monotonic, "boottime": boottime, "realtime": realtime}
-        if namespace is not None and (freeze or any(v is not None for v in values.values())):
-            raise ValueError("give either namespace= or clock values for a new namespace, not both")
-        super().__init__(args, namespace=namespace,
-                         new_namespace=lambda: TimeNamespace.create(**values, freeze=freeze), **kwargs)
+        Give either `namespace=` (an open TimeNamespace) or the clock values of
+        a new namespace made for this child alone (`monotonic=`, `boottime=`,
+        `realtime=`, `freeze=`), which is closed, and its clock page removed,
+        once the child has been waited for.
+        """
+
+        def __init__(self, args, *, namespace=None, monotonic=None, boottime=None, realtime=None, freeze=False,
+                     **kwargs):
+            values = {"monotonic": monotonic, "boottime": boottime, "realtime": realtime}
+            if namespace is not None and (freeze or any(v is not None for v in values.values())):
+                raise ValueError("give either namespace= or clock values for a new namespace, not both")
+            super().__init__(args, namespace=namespace,
+                             new_namespace=lambda: TimeNamespace.create(**values, freeze=freeze), **kwargs)
+
+    Popen.__module__, Popen.__qualname__ = __name__, "Popen"
+    globals()["Popen"] = Popen
+    return Popen
 
 
 def run(args, **kwargs):
     """subprocess.run inside a time namespace (see Popen); returns CompletedProcess."""
-    return process.run(Popen, args, **kwargs)
+    from . import process
+
+    return process.run(__getattr__("Popen"), args, **kwargs)
