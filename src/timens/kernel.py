@@ -57,6 +57,11 @@ def read_proc(pid, name, dir_fd=None):
         chunks = []
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)
+            if len(chunk) < 65536:
+                # The end: the files read here (timens_offsets, comm: one seq_file
+                # show; cmdline) give all that fits in one read, and a second
+                # read to see EOF would cost `timens list` a read per namespace.
+                break
         return b"".join(chunks)
     finally:
         os.close(fd)
