@@ -24,8 +24,10 @@ class _Other(Exception):
 def dumps(data, indent=None, sort_keys=False):
     """json.dumps(data, indent=INDENT, sort_keys=SORT_KEYS)."""
     if _string is not None:
+        out = []
         try:
-            return "".join(_parts(data, None if indent is None else "\n", " " * (indent or 0), sort_keys))
+            _write(data, None if indent is None else "\n", " " * (indent or 0), sort_keys, out)
+            return "".join(out)
         except (_Other, RecursionError):  # RecursionError: a value that contains itself
             pass
     import json
@@ -33,49 +35,53 @@ def dumps(data, indent=None, sort_keys=False):
     return json.dumps(data, indent=indent, sort_keys=sort_keys)
 
 
-def _parts(value, newline, step, sort_keys):
-    if value is None:
-        yield "null"
+def _write(value, newline, step, sort_keys, out):
+    """Append VALUE's text to OUT (a list: cheaper than nested generators)."""
+    kind = type(value)
+    if kind is str:
+        out.append(_string(value))
+    elif value is None:
+        out.append("null")
     elif value is True:
-        yield "true"
+        out.append("true")
     elif value is False:
-        yield "false"
-    elif type(value) is str:
-        yield _string(value)
-    elif type(value) is int:
-        yield int.__repr__(value)
-    elif type(value) is float:
+        out.append("false")
+    elif kind is int:
+        out.append(int.__repr__(value))
+    elif kind is float:
         if value != value:
-            yield "NaN"
+            out.append("NaN")
         elif value in (_INFINITY, -_INFINITY):
-            yield "Infinity" if value > 0 else "-Infinity"
+            out.append("Infinity" if value > 0 else "-Infinity")
         else:
-            yield float.__repr__(value)
-    elif type(value) in (list, tuple, dict):
+            out.append(float.__repr__(value))
+    elif kind is dict:
         if not value:
-            yield "{}" if type(value) is dict else "[]"
+            out.append("{}")
             return
         inner = None if newline is None else newline + step
-        first, after = ("", ", ") if newline is None else (inner, "," + inner)
-        if type(value) is dict:
-            items = value.items()
-            if sort_keys:
-                if any(type(key) is not str for key in value):
-                    raise _Other
-                items = sorted(items)
-            yield "{"
-            for i, (key, item) in enumerate(items):
-                if type(key) is not str:
-                    raise _Other
-                yield (after if i else first) + _string(key) + ": "
-                yield from _parts(item, inner, step, sort_keys)
-            yield ("" if newline is None else newline) + "}"
-        else:
-            yield "["
-            for i, item in enumerate(value):
-                yield after if i else first
-                yield from _parts(item, inner, step, sort_keys)
-            yield ("" if newline is None else newline) + "]"
+        first, after = ("{", ", ") if newline is None else ("{" + inner, "," + inner)
+        items = value.items()
+        if sort_keys:
+            if any(type(key) is not str for key in value):
+                raise _Other
+            items = sorted(items)
+        for i, (key, item) in enumerate(items):
+            if type(key) is not str:
+                raise _Other
+            out.append((after if i else first) + _string(key) + ": ")
+            _write(item, inner, step, sort_keys, out)
+        out.append("}" if newline is None else newline + "}")
+    elif kind is list or kind is tuple:
+        if not value:
+            out.append("[]")
+            return
+        inner = None if newline is None else newline + step
+        first, after = ("[", ", ") if newline is None else ("[" + inner, "," + inner)
+        for i, item in enumerate(value):
+            out.append(after if i else first)
+            _write(item, inner, step, sort_keys, out)
+        out.append("]" if newline is None else newline + "]")
     else:
         raise _Other
 
