@@ -440,7 +440,9 @@ def command_of(pid, dir_fd=None):
     try:
         argv = read_proc(pid, "cmdline", dir_fd).rstrip(b"\0").split(b"\0")
         if argv and argv[0]:
-            return " ".join(a.decode(errors="replace") for a in argv)
+            # One decode of the joined words: a space ends any broken UTF-8
+            # sequence, so this is each word decoded and joined, for less.
+            return b" ".join(argv).decode(errors="replace")
         return "[" + read_proc(pid, "comm", dir_fd).decode(errors="replace").strip() + "]"
     except OSError:
         return None
