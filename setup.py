@@ -14,9 +14,9 @@ headers they share.
 timens-runtime, the command engines run as their OCI runtime, is a small C
 front end (runtime_front.c) that runs the real runtime itself when a call
 needs no timens, and the Python implementation (the timens-runtime-py
-console script) otherwise. Console scripts can only be Python, so
-build_scripts takes it from build_ext and puts it next to the `timens`
-script.
+script) otherwise. Scripts listed in pyproject.toml can only be Python,
+so build_scripts takes it from build_ext and puts it next to the
+`timens` script.
 """
 import platform
 import subprocess

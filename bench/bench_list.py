@@ -53,7 +53,7 @@ def make_pages(inodes):
 
     for inode in inodes:
         path = page_path(os.environ["TIMENS_RUNDIR"], inode)
-        path.parent.mkdir(exist_ok=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         ClockPage.create(path, DAY_NS).close()
 
 

@@ -39,7 +39,7 @@ def test_split_and_join(ns, parts):
 
 
 def test_page_path(tmp_path):
-    assert page_path(tmp_path, 4026531834) == tmp_path / "pages" / "4026531834"
+    assert page_path(tmp_path, 4026531834) == str(tmp_path / "pages" / "4026531834")
 
 
 def test_create_writes_a_whole_page(tmp_path):

@@ -165,9 +165,9 @@ def default_shell():
 
 
 def print_json(data):
-    import json
+    from .jsontext import dumps
 
-    print(json.dumps(data, indent=2))
+    print(dumps(data, indent=2))
 
 
 def describe(ns):
@@ -518,12 +518,21 @@ def parse_run(words):
     return RunArguments(command, split is not None, flags, values)
 
 
+class ListArguments:
+    """What `list` and `list --json` give: the attribute argparse would set."""
+
+    def __init__(self, json):
+        self.json = json
+
+
 def parse(argv):
     """(function, arguments) for ARGV; argparse exits 125 on bad usage."""
     if argv and argv[0] == "run":
         args = parse_run(argv[1:])
         if args is not None:
             return cmd_run, args
+    if argv in ([], ["list"], ["list", "--json"]):  # read without argparse, as run's usual forms are
+        return cmd_list, ListArguments(json=argv == ["list", "--json"])
     argv = join_negative_values(argv) or ["list"]
     name = argv[0]
     if name not in COMMANDS:

@@ -85,9 +85,6 @@ def boundary(doing):
     """Decorate a public entry point: OSErrors and page errors leave it as TimensErrors."""
 
     def wrap(func):
-        import functools
-
-        @functools.wraps(func)
         def wrapper(*args, **kwargs):
             try:
                 return func(*args, **kwargs)
@@ -100,6 +97,12 @@ def boundary(doing):
                     raise from_os_error(err, doing) from err
                 raise
 
+        # What functools.wraps does, without importing functools (and types):
+        # a twentieth of a container's create or delete.
+        for name in ("__module__", "__name__", "__qualname__", "__doc__", "__annotations__"):
+            setattr(wrapper, name, getattr(func, name))
+        wrapper.__dict__.update(func.__dict__)
+        wrapper.__wrapped__ = func
         return wrapper
 
     return wrap

@@ -9,6 +9,14 @@ import os
 import stat
 
 
+def remove(path):
+    """Unlink PATH if it is there (Path.unlink(missing_ok=True), without pathlib)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def write_atomically(path, data, *, mode=None):
     """Write bytes DATA to PATH so that a reader sees the old or the new content.
 

@@ -92,7 +92,9 @@ def _advance_page(ns, pid, realtime_ns, advance):
     written into a new page under a temporary name, which no reader or
     writer knows yet, and the page is then renamed into place whole.
     """
-    path = ns.rundir.pages_dir / f"{ns.inode}.inject-{pid}"
+    from pathlib import Path
+
+    path = Path(ns.rundir.injected_page(ns.inode, pid))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     ClockPage.create(tmp, realtime_ns).close()

@@ -57,6 +57,11 @@ def read_proc(pid, name, dir_fd=None):
         chunks = []
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)
+            if len(chunk) < 65536:
+                # The end: the files read here (timens_offsets, comm: one seq_file
+                # show; cmdline) give all that fits in one read, and a second
+                # read to see EOF would cost `timens list` a read per namespace.
+                break
         return b"".join(chunks)
     finally:
         os.close(fd)
@@ -243,6 +248,10 @@ def is_mount_point(path):
 # ---------------------------------------------------------------- creating
 
 
+# Python ignores these; a child must start with them at their defaults (as subprocess does).
+RESTORED_SIGNALS = (13, 25)  # SIGPIPE, SIGXFSZ
+
+
 class Holder:
     """A `timens-helper hold` process: owner of a new namespace with no one inside.
 
@@ -252,31 +261,63 @@ class Holder:
     """
 
     def __init__(self, offsets_ns):
-        import subprocess
-
         self.map_user, words = plan_namespace(offsets_ns)
         map_user = self.map_user
         args = [HELPER, "hold"] + (["--map-user"] if map_user else []) + (words or [])
-        self.proc = subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True
-        )
-        line = self.proc.stdout.readline()
+        # Started as subprocess.Popen would (three pipes, SIGPIPE and SIGXFSZ
+        # at their defaults), without importing subprocess: a container's
+        # create pays for no more than this. The helper holds no fd of ours
+        # but the pipes and stdio past the moment it is released.
+        ends = [[above_stdio(fd) for fd in os.pipe()] for _ in range(3)]  # stdin, stdout, stderr
+        self._fds = [ends[0][1], ends[1][0], ends[2][0]]  # ours: what we write, what we read
+        try:
+            self.pid = os.posix_spawn(HELPER, args, os.environ, setsigdef=RESTORED_SIGNALS, file_actions=[
+                (os.POSIX_SPAWN_DUP2, ends[0][0], 0), (os.POSIX_SPAWN_DUP2, ends[1][1], 1),
+                (os.POSIX_SPAWN_DUP2, ends[2][1], 2)])
+        except BaseException:
+            self._close()
+            raise
+        finally:
+            for fd in (ends[0][0], ends[1][1], ends[2][1]):
+                os.close(fd)
+        line = _read_line(self._fds[1])
         if line != b"ready\n":
-            stderr = self.proc.stderr.read().decode(errors="replace")
+            stderr = _read_all(self._fds[2]).decode(errors="replace")
             self.release()
             raise helper_error(stderr, map_user)
-        self.pid = self.proc.pid
 
     def ns_path(self, link):
         return proc(self.pid, "ns", link)
 
     def release(self):
-        if self.proc.stdin:
-            self.proc.stdin.close()
-            self.proc.stdin = None
-        self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            stream.close()
+        if self._fds and self._fds[0] is not None:
+            os.close(self._fds[0])  # EOF on its stdin: it exits
+            self._fds[0] = None
+            os.waitpid(self.pid, 0)
+        self._close()
+
+    def _close(self):
+        for fd in self._fds:
+            if fd is not None:
+                os.close(fd)
+        self._fds = []
+
+
+def _read_line(fd):
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        line += chunk
+    return line
+
+
+def _read_all(fd):
+    data = b""
+    while chunk := os.read(fd, 65536):
+        data += chunk
+    return data
 
 
 def plan_namespace(offsets_ns):
@@ -399,7 +440,9 @@ def command_of(pid, dir_fd=None):
     try:
         argv = read_proc(pid, "cmdline", dir_fd).rstrip(b"\0").split(b"\0")
         if argv and argv[0]:
-            return " ".join(a.decode(errors="replace") for a in argv)
+            # One decode of the joined words: a space ends any broken UTF-8
+            # sequence, so this is each word decoded and joined, for less.
+            return b" ".join(argv).decode(errors="replace")
         return "[" + read_proc(pid, "comm", dir_fd).decode(errors="replace").strip() + "]"
     except OSError:
         return None

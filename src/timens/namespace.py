@@ -9,16 +9,16 @@ All values the user gives are relative to the clocks the caller sees, so
 that timens behaves the same on the host and nested inside a namespace.
 """
 import os
-import subprocess
 import time
 from collections import namedtuple
 
-from . import errors, kernel, process, stale, vdso
+from . import errors, kernel, stale, vdso
 from .errors import boundary
 from .offsets import (  # noqa: F401  (caller_page_path, REALTIME_LIMIT_NS: part of this module's API)
     REALTIME_LIMIT_NS, as_value, caller_page_path, caller_realtime_offset, check_realtime, kernel_offsets,
     realtime_offset,
 )
+from .files import remove
 from .page import ClockPage, PageBusy, PageError
 from .rundir import RunDir, trusted_rundir, validate_name
 from .spawn import pop_preload
@@ -153,13 +153,13 @@ class TimeNamespace:
                 ns.close()
             if made:
                 try:
-                    rundir.page_file(made).unlink(missing_ok=True)
+                    remove(rundir.page_file(made))
                 except OSError:
                     pass  # no page was made: its place is not even a directory
                 if _inode_at(target, os.stat) == made:
                     kernel.detach_mount(target)
             if _inode_at(target, os.lstat) == placeholder:
-                target.unlink(missing_ok=True)
+                remove(target)
                 rundir.remove_meta(name)
             raise
         finally:
@@ -185,7 +185,7 @@ class TimeNamespace:
             self._make_page(realtime_offset, freeze)
             return True
         try:
-            self.rundir.page_file(self.inode).unlink(missing_ok=True)
+            remove(self.rundir.page_file(self.inode))
         except OSError:
             pass  # not ours to remove; its ns_id keeps libtimens from using it
         return False
@@ -198,7 +198,7 @@ class TimeNamespace:
         # A file already there is stale (a dead namespace whose inode the
         # kernel reused) or no page at all: replace it. Processes that
         # mapped it keep their mapping; new ones get this page.
-        path.unlink(missing_ok=True)
+        remove(path)
         with ClockPage.create(path, realtime_offset, ns_id=kernel.ns_id(self._time_fd)) as page:
             if freeze is not False:
                 page.freeze(None if freeze is True else freeze)
@@ -211,7 +211,7 @@ class TimeNamespace:
         """Open the named namespace NAME."""
         rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
         path = rundir.ns_file(name)
-        if not path.exists():
+        if not os.path.exists(path):
             raise errors.NoSuchNamespace(f'no namespace named "{name}" (see: timens list)')
         fd = kernel.open_time_ns(path, f'"{name}"')
         meta = rundir.read_meta(name)
@@ -310,7 +310,7 @@ class TimeNamespace:
                     raise
                 except PageError:  # not a page any more (truncated, overwritten)
                     self._make_page(offset)
-            for injected in self.rundir.pages_dir.glob(f"{self.inode}.inject-*"):  # inject.py's per-process pages
+            for injected in self.rundir.injected_pages(self.inode):  # inject.py's per-process pages
                 with ClockPage.open(injected) as page:
                     page.set_realtime_offset(offset)
             if self.name:
@@ -397,7 +397,7 @@ class TimeNamespace:
         exec_options = (["-e", str(err_fd)] if err_fd is not None else []) + (["-x", program] if program else [])
         if self.page_path is not None:
             preload.insert(0, str(kernel.LIBTIMENS))
-            env["TIMENS_RUNDIR"] = str(self.rundir.path.absolute())
+            env["TIMENS_RUNDIR"] = os.path.abspath(self.rundir.root)
             env.pop("TIMENS_PAGE", None)
             tracer_args = vdso.traced(args, self.page_path, env, exec_options) if vdso_patch else None
             if tracer_args is not None:
@@ -411,7 +411,7 @@ class TimeNamespace:
 
     def popen(self, args, **kwargs):
         """subprocess.Popen, with the child inside this namespace."""
-        return Popen(args, namespace=self, **kwargs)
+        return __getattr__("Popen")(args, namespace=self, **kwargs)
 
     def run(self, args, **kwargs):
         """subprocess.run, with the child inside this namespace."""
@@ -420,6 +420,8 @@ class TimeNamespace:
     @boundary("read the clocks inside")
     def clocks(self):
         """Read the clocks inside, at one instant, from a process in the namespace."""
+        import subprocess
+
         argv, env, fds = self.enter_argv([str(kernel.HELPER), "clocks"], vdso_patch=False)
         proc = subprocess.run(argv, env=env, pass_fds=fds, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -452,7 +454,7 @@ class TimeNamespace:
             # Processes still inside (a background job of the command) keep
             # the page; a later sweep removes it once the last one is gone.
             try:
-                self.rundir.page_file(self.inode).unlink(missing_ok=True)
+                remove(self.rundir.page_file(self.inode))
             except OSError:
                 pass
         for fd in (self._time_fd, self._user_fd):
@@ -466,17 +468,17 @@ class TimeNamespace:
         if not self.name:
             raise errors.TimensError("only a named namespace can be deleted")
         target = self.rundir.ns_file(self.name)
-        page = self.rundir.page_file(self.inode)
+        page, injected_pages = self.rundir.page_file(self.inode), self.rundir.injected_pages(self.inode)
         self.close()
         try:
             kernel.detach_mount(target)
         except OSError as err:
             raise errors.PermissionDenied(f'cannot unmount namespace file "{target}": {err.strerror}') from err
-        target.unlink(missing_ok=True)
+        remove(target)
         self.rundir.remove_meta(self.name)
-        page.unlink(missing_ok=True)
-        for injected in self.rundir.pages_dir.glob(f"{page.name}.inject-*"):  # inject.py's per-process pages
-            injected.unlink(missing_ok=True)
+        remove(page)
+        for injected in injected_pages:  # inject.py's per-process pages
+            remove(injected)
 
     def __enter__(self):
         return self
@@ -501,14 +503,14 @@ def delete_named(name, *, rundir=None):
         ns = TimeNamespace.open(name, rundir=rundir)
     except errors.NoSuchNamespace:
         path = rundir.ns_file(name)
-        if not path.exists():
+        if not os.path.exists(path):
             raise
         meta = rundir.read_meta(name)
         kernel.detach_mount(path)
-        path.unlink(missing_ok=True)
+        remove(path)
         rundir.remove_meta(name)
         if meta.get("inode"):
-            rundir.page_file(meta["inode"]).unlink(missing_ok=True)
+            remove(rundir.page_file(meta["inode"]))
         return
     ns.delete()
 
@@ -534,24 +536,40 @@ def parse_pid(pid):
     return int(text)
 
 
-class Popen(process.Popen):
-    """subprocess.Popen whose child runs inside a time namespace.
+def __getattr__(name):
+    """Popen, made on first use: it subclasses subprocess.Popen, and a
+    container's create or delete (timens-runtime) runs no Popen, nor pays
+    for importing subprocess (locale, re, threading, selectors)."""
+    if name != "Popen":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if "Popen" in globals():  # made already, and called by name from this module
+        return globals()["Popen"]
+    from . import process
 
-    Give either `namespace=` (an open TimeNamespace) or the clock values of
-    a new namespace made for this child alone (`monotonic=`, `boottime=`,
-    `realtime=`, `freeze=`), which is closed, and its clock page removed,
-    once the child has been waited for.
-    """
+    class Popen(process.Popen):
+        """subprocess.Popen whose child runs inside a time namespace.
 
-    def __init__(self, args, *, namespace=None, monotonic=None, boottime=None, realtime=None, freeze=False,
-                 **kwargs):
-        values = {"monotonic": monotonic, "boottime": boottime, "realtime": realtime}
-        if namespace is not None and (freeze or any(v is not None for v in values.values())):
-            raise ValueError("give either namespace= or clock values for a new namespace, not both")
-        super().__init__(args, namespace=namespace,
-                         new_namespace=lambda: TimeNamespace.create(**values, freeze=freeze), **kwargs)
+        Give either `namespace=` (an open TimeNamespace) or the clock values of
+        a new namespace made for this child alone (`monotonic=`, `boottime=`,
+        `realtime=`, `freeze=`), which is closed, and its clock page removed,
+        once the child has been waited for.
+        """
+
+        def __init__(self, args, *, namespace=None, monotonic=None, boottime=None, realtime=None, freeze=False,
+                     **kwargs):
+            values = {"monotonic": monotonic, "boottime": boottime, "realtime": realtime}
+            if namespace is not None and (freeze or any(v is not None for v in values.values())):
+                raise ValueError("give either namespace= or clock values for a new namespace, not both")
+            super().__init__(args, namespace=namespace,
+                             new_namespace=lambda: TimeNamespace.create(**values, freeze=freeze), **kwargs)
+
+    Popen.__module__, Popen.__qualname__ = __name__, "Popen"
+    globals()["Popen"] = Popen
+    return Popen
 
 
 def run(args, **kwargs):
     """subprocess.run inside a time namespace (see Popen); returns CompletedProcess."""
-    return process.run(Popen, args, **kwargs)
+    from . import process
+
+    return process.run(__getattr__("Popen"), args, **kwargs)

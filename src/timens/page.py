@@ -49,12 +49,13 @@ class PageBusy(PageError):
 
 def page_path(rundir, inode):
     """Where the page of the time namespace with nsfs inode INODE lives."""
-    return _path(rundir) / PAGES_SUBDIR / str(int(inode))
+    return os.path.join(rundir, PAGES_SUBDIR, str(int(inode)))
 
 
 def _path(path):
-    """PATH as a pathlib.Path, imported only here: it is slow to import, and a
-    `timens run` without a page never needs it."""
+    """PATH as a pathlib.Path, imported only here, for the API and for
+    errors: it is slow to import, and neither `timens run`, `list` nor a
+    container's create (which may write a page) needs it on its way."""
     from pathlib import Path
 
     return Path(path)
@@ -116,9 +117,13 @@ class ClockPage:
     """An open clock page. Use ``create`` or ``open``; close it when done."""
 
     def __init__(self, path, fd, writable):
-        self.path = _path(path)
+        self._file = os.fspath(path)
         self._fd = fd
         self.writable = writable
+
+    @property
+    def path(self):
+        return _path(self._file)
 
     @classmethod
     def create(cls, path, realtime_offset_ns, mode=0o644, ns_id=0):
@@ -129,11 +134,12 @@ class ClockPage:
         temporary file in the same directory and linked into place, so a
         reader never sees a partial page and two creators cannot both win.
         """
-        path = _path(path)
+        path = os.fspath(path)
         sec, nsec = _parts(realtime_offset_ns, "REALTIME offset")
         if not 0 <= ns_id < 2**64:
             raise ValueError(f"namespace id {ns_id} is not a 64-bit kernel id")
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        directory, name = os.path.split(path)
+        tmp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             try:
@@ -154,13 +160,13 @@ class ClockPage:
 
         O_NONBLOCK: a FIFO planted where a page should be must not hang us.
         """
-        path = _path(path)
+        path = os.fspath(path)
         flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC | os.O_NONBLOCK
         fd = os.open(path, flags)
         try:
             err = _lib().timens_page_check(fd)
             if err == errno.EBADMSG:
-                raise PageError(path, _not_a_page(fd))
+                raise PageError(_path(path), _not_a_page(fd))
             if err:
                 raise OSError(err, os.strerror(err), str(path))
             return cls(path, fd, writable)

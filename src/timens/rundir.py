@@ -69,43 +69,70 @@ def trusted_rundir(path):
 
 
 class RunDir:
-    def __init__(self, path=None):
-        from pathlib import Path
+    """The run directory at PATH (default_rundir() if not given).
 
-        self.path = Path(path) if path else Path(default_rundir())
+    Its paths are strings: pathlib costs a `timens list` or a container's
+    create a fifth of its start-up, and `path` (a pathlib.Path, for callers
+    that want one) imports it only when asked for.
+    """
+
+    def __init__(self, path=None):
+        self.root = os.path.normpath(os.fspath(path) if path else default_rundir())
 
     def __repr__(self):
-        return f"RunDir({str(self.path)!r})"
+        return f"RunDir({self.root!r})"
+
+    @property
+    def path(self):
+        from pathlib import Path
+
+        return Path(self.root)
 
     @property
     def ns_dir(self):
-        return self.path / "ns"
+        return os.path.join(self.root, "ns")
 
     @property
     def meta_dir(self):
-        return self.path / META_SUBDIR
+        return os.path.join(self.root, META_SUBDIR)
 
     @property
     def pages_dir(self):
-        return self.path / PAGES_SUBDIR
+        return os.path.join(self.root, PAGES_SUBDIR)
 
     def ns_file(self, name):
-        return self.ns_dir / validate_name(name)
+        return os.path.join(self.ns_dir, validate_name(name))
 
     def meta_file(self, name):
-        return self.meta_dir / (validate_name(name) + ".json")
+        return os.path.join(self.meta_dir, validate_name(name) + ".json")
 
     def page_file(self, inode):
         from .page import page_path
 
-        return page_path(self.path, inode)
+        return page_path(self.root, inode)
+
+    def injected_pages(self, inode):
+        """The per-process pages inject.py made for the namespace INODE (INODE.inject-PID)."""
+        prefix = f"{int(inode)}.inject-"
+        try:
+            return [e.path for e in os.scandir(self.pages_dir) if e.name.startswith(prefix)]
+        except FileNotFoundError:
+            return []
+
+    def injected_page(self, inode, pid):
+        return os.path.join(self.pages_dir, f"{int(inode)}.inject-{int(pid)}")
 
     def ensure(self, *subdirs):
         """Create the run directory (and SUBDIRS) if needed, with their modes."""
-        private = not os.environ.get("TIMENS_RUNDIR") and str(self.path).startswith("/tmp/")
-        for path in (self.path, *(getattr(self, d) for d in subdirs)):
+        private = not os.environ.get("TIMENS_RUNDIR") and self.root.startswith("/tmp/")
+        for path in (self.root, *(getattr(self, d) for d in subdirs)):
             try:
-                path.mkdir(parents=path == self.path)
+                try:
+                    os.mkdir(path)
+                except FileNotFoundError:
+                    if path != self.root:
+                        raise
+                    os.makedirs(path)  # and its parents
             except FileExistsError:
                 pass
             except OSError as err:
@@ -114,13 +141,13 @@ class RunDir:
                     "set TIMENS_RUNDIR to a writable directory"
                 ) from err
             else:
-                os.chmod(path, PRIVATE_DIR_MODE if private and path == self.path else DIR_MODE)
-            if not path.is_dir():
+                os.chmod(path, PRIVATE_DIR_MODE if private and path == self.root else DIR_MODE)
+            if not os.path.isdir(path):
                 raise errors.TimensError(f'"{path}" is in the way of the run directory: it is not a directory')
         if private:
-            info = self.path.lstat()
+            info = os.lstat(self.root)
             if info.st_uid != os.geteuid() or not stat.S_ISDIR(info.st_mode):
-                raise errors.PermissionDenied(f'run directory "{self.path}" is not a directory owned by you')
+                raise errors.PermissionDenied(f'run directory "{self.root}" is not a directory owned by you')
 
     def locked(self):
         """A context that holds the run directory's writers' lock (flock on it)."""
@@ -131,7 +158,7 @@ class RunDir:
 
         @contextlib.contextmanager
         def lock():
-            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
@@ -147,7 +174,7 @@ class RunDir:
             return []
 
     def read_meta(self, name):
-        import json
+        from .jsontext import loads
 
         try:
             # Non-blocking and regular files only: a FIFO planted here must not hang us.
@@ -155,7 +182,7 @@ class RunDir:
             try:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
                     return {}
-                data = json.loads(os.read(fd, 1 << 20))
+                data = loads(os.read(fd, 1 << 20))
             finally:
                 os.close(fd)
         except (OSError, ValueError, RecursionError):
@@ -164,16 +191,15 @@ class RunDir:
 
     def write_meta(self, name, data):
         """Write NAME's metadata atomically, mode 0644."""
-        import json
-
         from .files import write_atomically
+        from .jsontext import dumps
 
         self.ensure("meta_dir")
-        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+        text = dumps(data, indent=2, sort_keys=True) + "\n"
         write_atomically(self.meta_file(name), text.encode(), mode=FILE_MODE)
 
     def remove_meta(self, name):
         try:
-            self.meta_file(name).unlink(missing_ok=True)
-        except IsADirectoryError:
+            os.unlink(self.meta_file(name))
+        except (FileNotFoundError, IsADirectoryError):
             pass  # not ours: a directory someone made where metadata goes

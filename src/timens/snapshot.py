@@ -287,7 +287,7 @@ def restore(snapshot, name=None, *, elapsed="frozen", rundir=None):
     """A new namespace whose clocks go on from SNAPSHOT: a path ('-' for
     stdin) or what `load` returned. With NAME it is a named namespace."""
     rundir = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
-    if name is not None and rundir.ns_file(name).exists():
+    if name is not None and os.path.exists(rundir.ns_file(name)):
         raise errors.NamespaceExists(f'namespace "{name}" exists already')
     data, shown = _loaded(snapshot)
     values = restore_values(data, elapsed, shown=shown)

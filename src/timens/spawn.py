@@ -18,8 +18,6 @@ import sys
 from . import errors, kernel
 
 _ERRNO_BYTES = 4  # the helper writes an errno as a native int, then (for -n) the failed step
-# Python ignores these; a command must start with them at their defaults (as subprocess does).
-_RESTORED_SIGNALS = (13, 25)  # SIGPIPE, SIGXFSZ
 
 
 def pop_preload(env):
@@ -98,7 +96,7 @@ class NewNamespaceChild:
             self.pid = os.posix_spawn(
                 kernel.HELPER, argv + ["-e", str(err_write), "--", *cmd], env,
                 file_actions=[(os.POSIX_SPAWN_DUP2, err_write, err_write)],  # same fd: stays open across exec
-                setsigdef=_RESTORED_SIGNALS, **({} if process_group is None else {"setpgroup": process_group}),
+                setsigdef=kernel.RESTORED_SIGNALS, **({} if process_group is None else {"setpgroup": process_group}),
             )
             os.close(err_write)
             err_write = None

@@ -121,7 +121,7 @@ def sweep(rundir, processes=None):
     from .layout import PAGES_SUBDIR
     from .rundir import META_SUBDIR
 
-    rundir = os.fspath(getattr(rundir, "path", rundir))  # a RunDir or its path
+    rundir = os.fspath(getattr(rundir, "root", rundir))  # a RunDir or its path
     pages_dir = os.path.join(rundir, PAGES_SUBDIR)
     for directory in (pages_dir, os.path.join(rundir, META_SUBDIR)):
         sweep_temporaries(directory)

@@ -10,7 +10,7 @@ longer knows (killed engine, lost `delete`) are removed on the next call.
 import os
 import sys
 
-from .. import errors
+from .. import errors, kernel
 from ..rundir import RunDir
 from . import args as cmdline
 
@@ -129,6 +129,19 @@ def exec_in_namespace(ns, real, argv):
     os.execve(helper_argv[0], helper_argv, env)
 
 
+def run_in_namespace(ns, real, argv):
+    """Run the real runtime inside NS and wait: its exit status (-N: killed
+    by signal N). As subprocess.run(pass_fds=...) runs it, without importing
+    subprocess (and locale, re, threading with it): `enter -C` leaves the
+    runtime nothing but stdio, as close_fds does."""
+    helper_argv, env, fds = in_namespace(ns, real, argv)
+    helper_argv.insert(helper_argv.index("enter") + 1, "-C")
+    for fd in fds:
+        os.set_inheritable(fd, True)
+    pid = os.posix_spawn(helper_argv[0], helper_argv, env, setsigdef=kernel.RESTORED_SIGNALS)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
 # ---------------------------------------------------------------- create / run
 
 
@@ -177,10 +190,7 @@ def create(call, real, rundir):
         oci.save(path, oci.for_real_runtime(spec, request, ns.page_path, vdso_patch=patch))
         if call.command == "run":
             exec_in_namespace(ns, real, call.argv)  # runs in the foreground: no way back
-        import subprocess
-
-        helper_argv, env, fds = in_namespace(ns, real, call.argv)
-        status = subprocess.run(helper_argv, env=env, pass_fds=fds).returncode
+        status = run_in_namespace(ns, real, call.argv)
     except BaseException:
         undo_create(ns, path, original)
         raise
@@ -215,7 +225,7 @@ def start_time(pid):
 def open_owned(rundir, container_id):
     """The namespace timens-runtime made for CONTAINER_ID, or None."""
     try:
-        if not container_id or not rundir.ns_file(container_id).exists():
+        if not container_id or not os.path.exists(rundir.ns_file(container_id)):
             return None
         if META_KEY not in rundir.read_meta(container_id):
             return None
@@ -254,10 +264,7 @@ def exec_(call, real, ns):
 
 
 def delete(call, real, rundir, ns):
-    import subprocess
-
-    helper_argv, env, fds = in_namespace(ns, real, call.argv)
-    status = subprocess.run(helper_argv, env=env, pass_fds=fds).returncode
+    status = run_in_namespace(ns, real, call.argv)
     owner = rundir.read_meta(ns.name).get(META_KEY)
     gone = status == 0 or container_gone(ns, owner)
     ns.close()
@@ -339,10 +346,10 @@ def container_gone(ns, owner, stopped_too=False):
     if proc.returncode != 0:
         return not state_dir_exists(owner, ns.name)
     if stopped_too:
-        import json
+        from ..jsontext import loads
 
         try:
-            return json.loads(proc.stdout).get("status") == "stopped"
+            return loads(proc.stdout).get("status") == "stopped"
         except ValueError:
             return False
     return False

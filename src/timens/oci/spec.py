@@ -13,8 +13,9 @@ Values are read as `timens create` reads them. The config is rewritten so
 that it asks for nothing a runc 1.1 refuses, and so that rewriting it again
 gives the same config (an engine may create twice from one bundle).
 """
-import json
 import os
+
+from .. import jsontext
 
 CLOCKS = ("monotonic", "boottime", "realtime")
 ANNOTATION = "io.timens."
@@ -45,11 +46,11 @@ class Request(dict):
 
 def load(path):
     with open(path) as f:
-        return json.load(f)
+        return jsontext.loads(f.read())
 
 
 def parse(data):
-    spec = json.loads(data)
+    spec = jsontext.loads(data)
     if not isinstance(spec, dict):
         raise ValueError("not an OCI config")
     return spec
@@ -60,7 +61,7 @@ def save(path, spec):
     tmp = f"{path}.timens.{os.getpid()}.tmp"
     try:
         with open(tmp, "w") as f:
-            json.dump(spec, f)
+            f.write(jsontext.dumps(spec))
         os.chmod(tmp, os.stat(path).st_mode & 0o7777)
         os.replace(tmp, path)
     except BaseException:
@@ -113,7 +114,7 @@ def for_real_runtime(spec, request, page, vdso_patch=False):
     with the clocks kept as annotations, CAP_SYS_TIME dropped and, with a
     PAGE, the library and the page mounted and preloaded and, with
     VDSO_PATCH, the process started under timens-tracer."""
-    spec = json.loads(json.dumps(spec))
+    spec = jsontext.loads(jsontext.dumps(spec))
     linux = spec.setdefault("linux", {})
     linux["namespaces"] = [ns for ns in linux.get("namespaces") or [] if ns.get("type") != "time"]
     linux.pop("timeOffsets", None)
