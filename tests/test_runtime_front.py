@@ -147,6 +147,8 @@ def test_a_container_with_clocks_is_started_inside_its_namespace_without_python(
     assert front("--timens-runtime", front.real, *argv).returncode == 0
     assert len(front.python_calls()) == 1
     assert front.last_call()[1] == f"time:[{inode}]"
+    assert front("--timens-runtime", front.real, "--root", front.root, "delete", "c1").returncode == 0
+    assert leftovers(rundir) == []
 
 
 def test_a_namespace_whose_container_is_gone_is_removed_on_the_next_call(front, tmp_path, rundir):
