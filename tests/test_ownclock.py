@@ -17,6 +17,7 @@ attach = ctypes.CDLL(None).timens_attach_page
 assert attach(b"relative/page") == -errno.EINVAL
 assert attach(b"/nonexistent/page") == -errno.ENOENT
 assert attach(sys.argv[1].encode()) == -errno.EINVAL  # a file that is no page
+assert attach(sys.argv[3].encode()) == -errno.EINVAL  # a FIFO: refused, not waited on
 inherited = os.environ["TIMENS_PAGE"]
 assert abs(time.time_ns() - 1000 * 86400 * 10**9 - int(sys.argv[2])) < 60 * 10**9  # the parent's page
 
@@ -34,11 +35,13 @@ def test_a_process_switches_to_a_page_of_its_own(tmp_path):
     ClockPage.create(parent_page, 1000 * 86400 * NS).close()  # REALTIME + 1000 days
     not_a_page = tmp_path / "not-a-page"
     not_a_page.write_bytes(b"x" * 8192)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
     env = {**os.environ, "LD_PRELOAD": str(kernel.LIBTIMENS), "TIMENS_PAGE": str(parent_page)}
     env.pop("TIMENS_PAGE_OWNER", None)
     host_now = subprocess.run(["date", "+%s%N"], capture_output=True, text=True, check=True).stdout.strip()
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(not_a_page), host_now],
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(not_a_page), host_now, str(fifo)],
+                          env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     own, grandchild, directory = proc.stdout.split()
     assert int(own) == int(grandchild) == Y2030

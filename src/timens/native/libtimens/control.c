@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,44 +24,31 @@
 /*
  * Map the page at PATH (absolute) and make every later clock read of this
  * process use it. Returns 0, or a negative errno: -EINVAL for a relative
- * path or a file that is not a clock page of this version, -ENAMETOOLONG,
- * or the error of open/mmap. On error the page in use does not change.
+ * path or a file that is not a clock page of this version and namespace,
+ * -ENAMETOOLONG, or the error of open/mmap. On error the page in use does
+ * not change.
  */
 TIMENS_EXPORT int timens_attach_page(const char *path)
 {
 	const struct timens_page *p;
-	struct timens_view v;
+	const char *why;
 	struct stat st;
 	size_t len;
-	int fd, err;
+	int fd;
 
 	if (path == NULL || path[0] != '/')
 		return -EINVAL;
 	len = strlen(path);
 	if (len >= PATH_MAX)
 		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);  /* a FIFO must not hang us */
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < TIMENS_PAGE_SIZE) {
-		close(fd);
-		return -EINVAL;
-	}
-	p = mmap(NULL, TIMENS_PAGE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
-	err = errno;
-	close(fd);
-	if (p == MAP_FAILED)
-		return -err;
-	if (p->magic != TIMENS_PAGE_MAGIC || p->version != TIMENS_PAGE_VERSION) {
-		munmap((void *)p, TIMENS_PAGE_SIZE);
-		return -EINVAL;
-	}
+	p = timens_map_page_fd(fd, &st, &why);
+	if (p == NULL)
+		return -errno;
 	/* settime.c writes the file by this path and identity: name the new one first. */
 	memcpy(timens_page_path, path, len + 1);
-	timens_page_dev = st.st_dev;
-	timens_page_ino = st.st_ino;
-	if (timens_page_try_read(p, &v))
-		timens_keep(&v);  /* the old page's snapshot must not stand in for this one */
-	__atomic_store_n(&timens_page, p, __ATOMIC_RELEASE);
+	timens_use_page(p, &st);
 	return 0;
 }

@@ -111,6 +111,15 @@ void timens_warn_once(const char *what, const char *reason, const char *then);
 /* Keep *v as the last consistent snapshot (for readers that give up). */
 void timens_keep(const struct timens_view *v);
 
+/* Map the page open at FD (closed here): NULL with *why and errno (EINVAL:
+ * no usable page of this version and namespace) if it is none. *st gets
+ * the file's identity. */
+const struct timens_page *timens_map_page_fd(int fd, struct stat *st, const char **why);
+
+/* Make P, mapped from the file *st names (timens_page_path), the page every
+ * later read of this process uses. */
+void timens_use_page(const struct timens_page *p, const struct stat *st);
+
 /* The reader's slow path, for a writer inside: spin, then yield, for about
  * 0.1 s; then warn once and use the last consistent snapshot (or the page
  * as it stands). Never host time: that would jump by the whole offset. */

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "libtimens.h"
+#include "rundir.h"
 #include "vdso.h"
 
 /* _IOR(0xb7, 0xd, __u64): the kernel's id of a namespace (Linux 6.12+). */
@@ -70,29 +71,6 @@ void *timens_next(void **slot, const char *name)
 	return fn;
 }
 
-/* Append s to buf (size n, NUL-terminated); no stdio, safe anywhere. */
-static void append(char *buf, size_t n, const char *s)
-{
-	size_t len = strlen(buf);
-
-	while (*s && len + 1 < n)
-		buf[len++] = *s++;
-	buf[len] = '\0';
-}
-
-static void append_u64(char *buf, size_t n, uint64_t v)
-{
-	char digits[21];
-	char *p = digits + sizeof(digits) - 1;
-
-	*p = '\0';
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	append(buf, n, p);
-}
-
 void timens_warn_once(const char *what, const char *reason, const char *then)
 {
 	static int warned;
@@ -101,14 +79,14 @@ void timens_warn_once(const char *what, const char *reason, const char *then)
 
 	if (__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
 		return;
-	append(line, sizeof(line), what);
-	append(line, sizeof(line), " (");
-	append(line, sizeof(line), timens_page_path[0] ? timens_page_path : "no path");
-	append(line, sizeof(line), ": ");
-	append(line, sizeof(line), reason);
-	append(line, sizeof(line), "); ");
-	append(line, sizeof(line), then);
-	append(line, sizeof(line), "\n");
+	timens_append(line, sizeof(line), what);
+	timens_append(line, sizeof(line), " (");
+	timens_append(line, sizeof(line), timens_page_path[0] ? timens_page_path : "no path");
+	timens_append(line, sizeof(line), ": ");
+	timens_append(line, sizeof(line), reason);
+	timens_append(line, sizeof(line), "); ");
+	timens_append(line, sizeof(line), then);
+	timens_append(line, sizeof(line), "\n");
 	ignored = write(STDERR_FILENO, line, strlen(line));
 	(void)ignored;
 }
@@ -221,25 +199,6 @@ void timens_read_slow(const struct timens_page *p, struct timens_view *v)
 	}
 }
 
-static const char *run_dir(char *buf, size_t n)
-{
-	const char *env = secure_getenv("TIMENS_RUNDIR");
-
-	buf[0] = '\0';
-	if (env && *env) {
-		append(buf, n, env);
-	} else if (geteuid() == 0) {
-		append(buf, n, TIMENS_DEFAULT_RUNDIR);
-	} else if ((env = secure_getenv("XDG_RUNTIME_DIR")) && *env) {
-		append(buf, n, env);
-		append(buf, n, "/timens");
-	} else {
-		append(buf, n, "/tmp/timens-");
-		append_u64(buf, n, geteuid());
-	}
-	return buf;
-}
-
 /* Fill timens_page_path; returns NULL or why there is no path. */
 static const char *find_page_path(void)
 {
@@ -251,15 +210,15 @@ static const char *find_page_path(void)
 	path[0] = '\0';
 	if (explicit_path && *explicit_path) {
 		if (explicit_path[0] != '/' && getcwd(path, n) != NULL)
-			append(path, n, "/");  /* absolute: settime may run after chdir */
-		append(path, n, explicit_path);
+			timens_append(path, n, "/");  /* absolute: settime may run after chdir */
+		timens_append(path, n, explicit_path);
 		return NULL;
 	}
 	if (stat("/proc/self/ns/time", &st) != 0)
 		return strerror(errno);
-	run_dir(path, n);
-	append(path, n, "/" TIMENS_PAGES_SUBDIR "/");
-	append_u64(path, n, (uint64_t)st.st_ino);
+	timens_run_dir(path, n);
+	timens_append(path, n, "/" TIMENS_PAGES_SUBDIR "/");
+	timens_append_u64(path, n, (uint64_t)st.st_ino);
 	return NULL;
 }
 
@@ -285,10 +244,10 @@ static int use_system_rundir(void)
 
 	if (explicit_location() || geteuid() == 0 || !slash)
 		return 0;
-	append(inode, sizeof(inode), slash + 1);
+	timens_append(inode, sizeof(inode), slash + 1);
 	timens_page_path[0] = '\0';
-	append(timens_page_path, PATH_MAX, TIMENS_DEFAULT_RUNDIR "/" TIMENS_PAGES_SUBDIR "/");
-	append(timens_page_path, PATH_MAX, inode);
+	timens_append(timens_page_path, PATH_MAX, TIMENS_DEFAULT_RUNDIR "/" TIMENS_PAGES_SUBDIR "/");
+	timens_append(timens_page_path, PATH_MAX, inode);
 	return 1;
 }
 
@@ -313,7 +272,7 @@ static const char *untrusted(int fd)
 
 	if (fstat(fd, &st) != 0 || !safe_owner(&st))
 		return "not owned by this user or root, or writable by others";
-	append(dir, sizeof(dir), timens_page_path);
+	timens_append(dir, sizeof(dir), timens_page_path);
 	for (level = 0; level < 2; level++) {
 		slash = strrchr(dir, '/');
 		if (!slash || slash == dir)
@@ -371,12 +330,55 @@ static const char *unusable(const struct timens_page *p)
 	return NULL;
 }
 
-/* Map the page; returns NULL or why it is unusable. */
+const struct timens_page *timens_map_page_fd(int fd, struct stat *st, const char **why)
+{
+	const struct timens_page *p;
+	int err = EINVAL;
+
+	*why = NULL;
+	if (fstat(fd, st) != 0)
+		*why = strerror(err = errno);
+	else if (!S_ISREG(st->st_mode))
+		*why = "not a clock page: not a regular file";
+	else if (st->st_size < TIMENS_PAGE_SIZE)
+		*why = "not a clock page: too small";
+	if (*why) {
+		close(fd);
+		errno = err;
+		return NULL;
+	}
+	p = mmap(NULL, TIMENS_PAGE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	err = errno;
+	close(fd);  /* the mapping stays; settime opens the path again */
+	if (p == MAP_FAILED) {
+		*why = strerror(err);
+		errno = err;
+		return NULL;
+	}
+	if ((*why = unusable(p)) != NULL) {
+		munmap((void *)p, TIMENS_PAGE_SIZE);
+		errno = EINVAL;
+		return NULL;
+	}
+	return p;
+}
+
+void timens_use_page(const struct timens_page *p, const struct stat *st)
+{
+	struct timens_view v;
+
+	timens_page_dev = st->st_dev;
+	timens_page_ino = st->st_ino;
+	if (timens_page_try_read(p, &v))
+		timens_keep(&v);  /* another page's snapshot must not stand in for this one */
+	__atomic_store_n(&timens_page, p, __ATOMIC_RELEASE);
+}
+
+/* Find and map the page; returns NULL or why it is unusable. */
 static const char *map_page(void)
 {
 	const struct timens_page *p;
 	const char *why = find_page_path();
-	struct timens_view v;
 	struct stat st;
 	int fd;
 
@@ -387,34 +389,10 @@ static const char *map_page(void)
 		fd = open_found_page(&why);
 	if (fd < 0)
 		return why;
-	if (fstat(fd, &st) != 0) {
-		why = strerror(errno);
-		close(fd);
-		return why;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return "not a clock page: not a regular file";
-	}
-	if (st.st_size < TIMENS_PAGE_SIZE) {
-		close(fd);
-		return "not a clock page: too small";
-	}
-	p = mmap(NULL, TIMENS_PAGE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
-	why = p == MAP_FAILED ? strerror(errno) : NULL;
-	close(fd);  /* the mapping stays; settime opens the path again */
-	if (why)
-		return why;
-	if ((why = unusable(p)) != NULL) {
-		munmap((void *)p, TIMENS_PAGE_SIZE);
-		return why;
-	}
-	timens_page_dev = st.st_dev;
-	timens_page_ino = st.st_ino;
-	if (timens_page_try_read(p, &v))
-		timens_keep(&v);
-	__atomic_store_n(&timens_page, p, __ATOMIC_RELEASE);
-	return NULL;
+	p = timens_map_page_fd(fd, &st, &why);
+	if (p)
+		timens_use_page(p, &st);
+	return why;
 }
 
 __attribute__((constructor)) static void timens_init(void)
