@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "join.h"
+#include "rundir.h"
 #include "timens_page.h"
 
 #define OWN_OPTION "timens-runtime"
@@ -177,20 +178,14 @@ static int join(char *out, const char *a, const char *b)
 	return n > 0 && n < PATH_MAX;
 }
 
-/* rundir.py default_rundir(), with libtimens's default from the header. */
+/* The run directory (rundir.h), absolute as rundir.py makes it. */
 static int run_dir(char *out)
 {
-	const char *env = getenv("TIMENS_RUNDIR"), *xdg = getenv("XDG_RUNTIME_DIR");
-	char cwd[PATH_MAX], uid[32];
+	char cwd[PATH_MAX];
 
-	if (env && *env)
-		return *env == '/' ? join(out, NULL, env) : getcwd(cwd, sizeof(cwd)) && join(out, cwd, env);
-	if (geteuid() == 0)
-		return join(out, NULL, TIMENS_DEFAULT_RUNDIR);
-	if (xdg && *xdg)
-		return join(out, xdg, "timens");
-	snprintf(uid, sizeof(uid), "timens-%u", (unsigned)geteuid());
-	return join(out, "/tmp", uid);
+	if (!timens_run_dir(out, PATH_MAX))
+		return 0;
+	return out[0] == '/' || (getcwd(cwd, sizeof(cwd)) && join(out, cwd, strdupa(out)));
 }
 
 /* Does FILE (at most a config's size) contain any of WORDS, or pass CHECK?
