@@ -51,8 +51,7 @@ def _current_clocks():
             view = page.read()
     except (OSError, PageError):
         return 0, 0
-    offset = view.frozen_at_ns - travel.host_realtime_ns() if view.frozen else view.realtime_offset_ns
-    return offset, view.monotonic_ns
+    return view.realtime_offset_ns, view.monotonic_ns  # the offset counts a freeze in already
 
 
 def _new_private_page():
